@@ -1,0 +1,101 @@
+"""``convert``: load once, trace once, write every requested artifact and the manifest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from modelport import converters
+from modelport.atomic import clean_partials, sha256_of, size_of
+from modelport.converters.base import ArtifactRecord, ConvertOptions
+from modelport.errors import ModelportError
+from modelport.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
+
+__all__ = ["convert"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, str, ArtifactRecord | None], None]
+
+
+def convert(
+    model: str | os.PathLike[str] | Any,
+    out_dir: str | os.PathLike[str] = "out",
+    formats: str | list[str] | None = "all",
+    custom_objects: Any = None,
+    trust_lambda: bool = False,
+    allow_flex: bool = False,
+    opset: int = 17,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Port a Keras model file to the requested formats.
+
+    Args:
+        model: path to a ``.h5``/``.keras`` file, or an already loaded ``SourceModel``.
+        out_dir: where ``<stem>.savedmodel/``, ``<stem>.pb``, ... and the manifest go.
+        formats: ``"all"``, ``"onnx,tflite"`` or a list of format names.
+        custom_objects: dict, module, ``.py`` path, module name, or a list of those.
+        trust_lambda: allow running Lambda bytecode from the file (unsafe).
+        allow_flex: let TFLite use Flex (Select TF) ops when builtins do not suffice.
+        opset: ONNX opset.
+        progress: called with ``(format, "start"|"done"|"failed", record)``.
+
+    Returns:
+        The manifest; ``manifest.ok`` is False when any format failed (the others are
+        still written).
+
+    Raises:
+        ModelportError: the model cannot be loaded (nothing is written then).
+    """
+    from modelport.source import SourceModel, load
+
+    names = converters.parse_formats(formats)
+    options = ConvertOptions(opset=opset, allow_flex=allow_flex)
+    t0 = time.monotonic()
+    source = model if isinstance(model, SourceModel) else load(
+        model, custom_objects=custom_objects, trust_lambda=trust_lambda)
+    load_seconds = time.monotonic() - t0
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_partials(out)
+    manifest = Manifest(
+        source={
+            "path": str(source.path), "sha256": sha256_of(source.path),
+            "keras_version": source.raw.keras_version, "backend": source.raw.backend,
+            "loaded_with": source.framework, "data_format": source.data_format,
+            "inputs": [t.to_dict() for t in source.inputs],
+            "outputs": [t.to_dict() for t in source.outputs],
+            "layout": dict(source.layout), "lambdas": source.lambdas,
+            "embedding_vocab": dict(source.embedding_vocab),
+            "load_seconds": round(load_seconds, 3),
+        },
+        options={"formats": names, "trust_lambda": trust_lambda, **options.to_dict()},
+        versions=tool_versions(),
+        warnings=list(source.warnings),
+    )
+    for name in names:
+        module = converters.get(name)
+        dest = converters.artifact_path(out, source.stem, name)
+        if progress:
+            progress(name, "start", None)
+        start = time.monotonic()
+        try:
+            record = module.convert(source, dest, options)
+            record.sha256 = sha256_of(dest)
+            record.size = size_of(dest)
+        except Exception as e:  # one format failing must not stop the others
+            log.debug("%s conversion failed", name, exc_info=True)
+            msg = str(e) if isinstance(e, ModelportError) else f"{type(e).__name__}: {e}"
+            record = ArtifactRecord(name, str(dest), [], [], ok=False,
+                                    error=msg.strip().splitlines()[0][:500] if msg.strip() else
+                                    type(e).__name__)
+        record.seconds = time.monotonic() - start
+        record.path = os.path.relpath(dest, out)
+        manifest.artifacts.append(record)
+        if progress:
+            progress(name, "done" if record.ok else "failed", record)
+    manifest.write(out / f"{source.stem}{MANIFEST_SUFFIX}")
+    return manifest

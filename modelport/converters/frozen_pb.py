@@ -1,0 +1,208 @@
+"""Frozen GraphDef (``.pb``): variables folded to constants; placeholders named after the
+Keras inputs (``image:0``) and Identity nodes named after the Keras outputs (``probs:0``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.atomic import atomic_path
+from modelport.converters.base import (
+    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, source_tensors,
+)
+from modelport.errors import ConversionError, ModelFileError
+
+NAME = "pb"
+SUFFIX = ".pb"
+MAX_BYTES = 2**31 - 1  # protobuf's hard limit for one message
+
+__all__ = ["NAME", "SUFFIX", "convert", "load", "describe", "frozen_graph_def", "graph_nodes"]
+
+_NOT_OUTPUTS = {"Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert", "VarHandleOp"}
+
+
+def frozen_graph_def(source: Any):
+    """The model's serving function as a GraphDef with constants, named I/O; cached."""
+    key = ("frozen", None)
+    if key in source._serving:
+        return source._serving[key]
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    from modelport.serving import concrete_function
+
+    cf = concrete_function(source)
+    # keep While/If as functions: a TF1 session runs them and tf2onnx reads them
+    frozen = convert_variables_to_constants_v2(cf, lower_control_flow=False,
+                                               aggressive_inlining=True)
+    gd = frozen.graph.as_graph_def()
+    placeholders = [t.name.split(":")[0] for t in frozen.inputs]
+    if placeholders != source.input_names:
+        raise ConversionError(f"frozen graph placeholders {placeholders} do not match the Keras "
+                              f"inputs {source.input_names}; rename the inputs and retry")
+    import tensorflow as tf
+
+    # frozen.outputs follow the flattened structured outputs (dict keys in sorted order)
+    keys = tf.nest.flatten({k: k for k in cf.structured_outputs})
+    if sorted(keys) != sorted(source.output_names) or len(keys) != len(frozen.outputs):
+        raise ConversionError(f"traced outputs {keys} do not match the Keras "
+                              f"outputs {source.output_names}")
+    structured = dict(zip(keys, frozen.outputs))
+    taken = {n.name for n in gd.node}
+    for name in source.output_names:
+        tensor = structured[name]
+        if name in taken:
+            _rename_node(gd, name, f"{name}__modelport_inner")
+            tensor_name = tensor.name if tensor.name.split(":")[0] != name else \
+                f"{name}__modelport_inner:{tensor.name.split(':')[1]}"
+        else:
+            tensor_name = tensor.name
+        node = gd.node.add()
+        node.name = name
+        node.op = "Identity"
+        node.input.append(tensor_name if not tensor_name.endswith(":0") else tensor_name[:-2])
+        node.attr["T"].type = tensor.dtype.as_datatype_enum
+    source._serving[key] = gd
+    return gd
+
+
+def _rename_node(gd: Any, old: str, new: str) -> None:
+    for node in gd.node:
+        if node.name == old:
+            node.name = new
+        for i, inp in enumerate(node.input):
+            base = inp.lstrip("^").split(":")[0]
+            if base == old:
+                node.input[i] = inp.replace(old, new, 1)
+
+
+def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
+    gd = frozen_graph_def(source)
+    size = gd.ByteSize()
+    if size > MAX_BYTES:
+        raise ConversionError(
+            f"frozen graph would be {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit; "
+            "use the SavedModel or ONNX artifact for this model instead"
+        )
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(gd.SerializeToString())
+    inputs, outputs = source_tensors(source)
+    return ArtifactRecord(
+        NAME, str(dest), [_tensor_name(t) for t in inputs], [_tensor_name(t) for t in outputs],
+        layout=dict(source.layout),
+        details={"feed": [f"{t.name}:0" for t in inputs], "fetch": [f"{t.name}:0" for t in outputs],
+                 "nodes": len(gd.node)},
+    )
+
+
+def _tensor_name(t: TensorInfo) -> TensorInfo:
+    return TensorInfo(t.name, t.shape, t.dtype, {"tensor": f"{t.name}:0"})
+
+
+def read_graph_def(path: str | Path):
+    import tensorflow as tf
+
+    gd = tf.compat.v1.GraphDef()
+    try:
+        gd.ParseFromString(Path(path).read_bytes())
+    except Exception as e:
+        raise ModelFileError(f"{path}: not a GraphDef protobuf ({e}); pass a frozen .pb") from None
+    return gd
+
+
+def proto_dtype(enum: int) -> str:
+    import tensorflow as tf
+
+    try:
+        return str(np.dtype(tf.dtypes.as_dtype(enum).as_numpy_dtype))
+    except (TypeError, ValueError):
+        return tf.dtypes.as_dtype(enum).name
+
+
+def proto_shape(shape_proto: Any) -> list[int | None] | None:
+    if shape_proto.unknown_rank:
+        return None
+    return [None if d.size < 0 else int(d.size) for d in shape_proto.dim]
+
+
+def graph_nodes(gd: Any) -> list[NodeInfo]:
+    return [NodeInfo(n.name, n.op, list(n.input)) for n in gd.node]
+
+
+def io_of(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    """Feedable placeholders and unconsumed tensors, named as ``sess.run`` accepts them."""
+    consumed = set()
+    for n in gd.node:
+        for inp in n.input:
+            consumed.add(inp.lstrip("^").split(":")[0])
+    inputs = []
+    for n in gd.node:
+        if n.op == "Placeholder":
+            shape = proto_shape(n.attr["shape"].shape) if "shape" in n.attr else None
+            inputs.append(TensorInfo(f"{n.name}:0", shape, proto_dtype(n.attr["dtype"].type)))
+    outputs = []
+    for n in gd.node:
+        if n.name in consumed or n.op in _NOT_OUTPUTS:
+            continue
+        dtype = proto_dtype(n.attr["T"].type) if "T" in n.attr else ""
+        shape = None
+        if "_output_shapes" in n.attr and n.attr["_output_shapes"].list.shape:
+            shape = proto_shape(n.attr["_output_shapes"].list.shape[0])
+        outputs.append(TensorInfo(f"{n.name}:0", shape, dtype))
+    return inputs, outputs
+
+
+class FrozenGraphRunner(Runner):
+    """A ``tf.compat.v1.Session`` over the imported GraphDef; names without ``:0``."""
+
+    format = NAME
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        import tensorflow as tf
+
+        gd = read_graph_def(path)
+        self._graph = tf.Graph()
+        with self._graph.as_default():
+            tf.compat.v1.import_graph_def(gd, name="")
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        ins, outs = io_of(gd)
+        self._inputs = [self._with_graph_shape(_strip(t)) for t in ins]
+        self._outputs = [self._with_graph_shape(_strip(t)) for t in outs]
+
+    def _with_graph_shape(self, t: TensorInfo) -> TensorInfo:
+        tensor = self._graph.get_tensor_by_name(f"{t.name}:0")
+        shape = None if tensor.shape.rank is None else [
+            None if d is None else int(d) for d in tensor.shape.as_list()]
+        return TensorInfo(t.name, shape, str(np.dtype(tensor.dtype.as_numpy_dtype)))
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return self._outputs
+
+    def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        fetches = {t.name: f"{t.name}:0" for t in self._outputs}
+        return self._session.run(fetches, {f"{k}:0": v for k, v in feeds.items()})
+
+
+def _strip(t: TensorInfo) -> TensorInfo:
+    return TensorInfo(t.name[:-2] if t.name.endswith(":0") else t.name, t.shape, t.dtype)
+
+
+def load(path: str | Path) -> Runner:
+    return FrozenGraphRunner(str(path))
+
+
+def describe(path: str | Path, nodes: bool = True) -> Description:
+    gd = read_graph_def(path)
+    inputs, outputs = io_of(gd)
+    return Description(NAME, str(path), inputs, outputs, graph_nodes(gd) if nodes else [],
+                       {"node_count": len(gd.node),
+                        "functions": [f.signature.name for f in gd.library.function]})

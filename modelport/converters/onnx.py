@@ -1,0 +1,198 @@
+"""ONNX through tf2onnx, from the same frozen graph as the ``.pb`` artifact.
+
+Graph inputs and outputs are renamed to the Keras names (tf2onnx keeps ``image:0``) and the
+batch dimension is named ``batch``. Inspecting and running need only ``onnx`` and
+``onnxruntime``, never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.atomic import atomic_path
+from modelport.converters.base import (
+    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, source_tensors,
+)
+from modelport.errors import ConversionError, MissingDependencyError, ModelFileError
+
+NAME = "onnx"
+SUFFIX = ".onnx"
+BATCH_DIM = "batch"
+EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
+
+__all__ = ["NAME", "SUFFIX", "convert", "load", "describe", "rename_values"]
+
+log = logging.getLogger(__name__)
+
+
+def _import_tf2onnx():
+    try:
+        import tf2onnx
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise MissingDependencyError(f"ONNX export needs tf2onnx: pip install tf2onnx ({e})") from e
+    return tf2onnx
+
+
+def rename_values(graph: Any, mapping: dict[str, str]) -> None:
+    """Rename tensors everywhere they appear in an ONNX graph (inputs, outputs, nodes)."""
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        if vi.name in mapping:
+            vi.name = mapping[vi.name]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in mapping:
+                node.input[i] = mapping[name]
+        for i, name in enumerate(node.output):
+            if name in mapping:
+                node.output[i] = mapping[name]
+        for attr in node.attribute:  # Loop/If/Scan bodies may refer to outer names
+            if attr.g is not None and attr.g.node:
+                rename_values(attr.g, mapping)
+            for g in attr.graphs:
+                rename_values(g, mapping)
+
+
+def _name_batch(values: Any) -> None:
+    for vi in values:
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) and (not dims[0].HasField("dim_value") or dims[0].dim_value <= 0):
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = BATCH_DIM
+
+
+def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
+    tf2onnx = _import_tf2onnx()
+    import onnx
+
+    from modelport.converters.frozen_pb import frozen_graph_def
+
+    gd = frozen_graph_def(source)
+    tf_in = [f"{n}:0" for n in source.input_names]
+    tf_out = [f"{n}:0" for n in source.output_names]
+    try:
+        model_proto, _ = tf2onnx.convert.from_graph_def(
+            gd, input_names=tf_in, output_names=tf_out, opset=options.opset)
+    except Exception as e:
+        raise ConversionError(f"tf2onnx failed at opset {options.opset}: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+    graph = model_proto.graph
+    mapping = {f"{n}:0": n for n in source.input_names + source.output_names}
+    existing = {o for node in graph.node for o in node.output} | {i.name for i in graph.initializer}
+    clash = [v for v in mapping.values() if v in existing and v not in mapping]
+    if clash:
+        raise ConversionError(f"ONNX graph already has tensors named {clash}")
+    rename_values(graph, mapping)
+    _name_batch(graph.input)
+    _name_batch(graph.output)
+    order = {n: i for i, n in enumerate(source.output_names)}
+    outs = sorted(graph.output, key=lambda v: order.get(v.name, len(order)))
+    del graph.output[:]
+    graph.output.extend(outs)
+    model_proto.producer_name = "modelport (tf2onnx)"
+    try:
+        onnx.checker.check_model(model_proto)
+    except Exception as e:
+        raise ConversionError(f"tf2onnx produced an invalid ONNX model: {e}") from e
+    big = sum(len(t.raw_data) for t in graph.initializer) > EXTERNAL_DATA_OVER
+    with atomic_path(dest) as tmp:
+        if big:
+            data_name = f"{dest.name}.data"
+            onnx.save_model(model_proto, str(tmp), save_as_external_data=True,
+                            all_tensors_to_one_file=True, location=data_name)
+            # onnx wrote the side file next to tmp under its final name; it is complete now
+        else:
+            onnx.save_model(model_proto, str(tmp))
+    inputs, outputs = source_tensors(source, None)
+    for t in inputs + outputs:
+        if t.shape:
+            t.shape[0] = BATCH_DIM
+    return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
+                          details={"opset": options.opset, "external_data": big,
+                                   "nodes": len(graph.node)})
+
+
+def _dims(vi: Any) -> list[int | str | None] | None:
+    tt = vi.type.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    out: list[int | str | None] = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            out.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            out.append(d.dim_param)
+        else:
+            out.append(None)
+    return out
+
+
+def _dtype(vi: Any) -> str:
+    import onnx
+
+    elem = vi.type.tensor_type.elem_type
+    try:
+        return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem)))
+    except (KeyError, TypeError, ValueError):
+        return onnx.TensorProto.DataType.Name(elem).lower()
+
+
+def _read(path: str | Path):
+    import onnx
+
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise ModelFileError(f"{path}: not an ONNX model ({e})") from None
+
+
+def describe(path: str | Path, nodes: bool = True) -> Description:
+    model = _read(path)
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    inputs = [TensorInfo(v.name, _dims(v), _dtype(v)) for v in g.input if v.name not in inits]
+    outputs = [TensorInfo(v.name, _dims(v), _dtype(v)) for v in g.output]
+    named = sorted({d for t in inputs + outputs for d in (t.shape or []) if isinstance(d, str)})
+    node_list = [NodeInfo(n.name, n.op_type, list(n.input)) for n in g.node] if nodes else []
+    return Description(NAME, str(path), inputs, outputs, node_list, {
+        "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "ir_version": model.ir_version, "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "named_dimensions": named, "node_count": len(g.node), "initializers": len(inits),
+    })
+
+
+class OnnxRunner(Runner):
+    format = NAME
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            self._sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelFileError(f"{path}: onnxruntime cannot open it ({e})") from None
+        d = describe(path, nodes=False)
+        self._inputs, self._outputs = d.inputs, d.outputs
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return self._outputs
+
+    def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [t.name for t in self._outputs]
+        values = self._sess.run(names, feeds)
+        return dict(zip(names, values))
+
+
+def load(path: str | Path) -> Runner:
+    return OnnxRunner(str(path))

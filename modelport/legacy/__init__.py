@@ -1,0 +1,1 @@
+"""Reading and upgrading configs and weights written by older Keras versions."""

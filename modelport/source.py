@@ -1,0 +1,345 @@
+"""Load a .h5/.keras file into a ``SourceModel``: the one place names, shapes and layout
+are decided for every converter and for the validator's reference."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.converters.base import TensorInfo
+from modelport.customobjects import alias_registered_names, collect_custom_objects
+from modelport.errors import (
+    LambdaRefusedError,
+    MissingCustomObjectsError,
+    ModelFileError,
+    UserInputError,
+)
+from modelport.legacy.configwalk import iter_layers, referenced_names
+from modelport.legacy.lambdas import LambdaInfo, find_lambdas, rebind_lambdas
+from modelport.modelfile import RawModel, read_model_file
+
+__all__ = ["SourceModel", "load"]
+
+log = logging.getLogger(__name__)
+
+_RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM2D",
+                "Bidirectional", "LSTMV1", "GRUV1"}
+
+
+@dataclass
+class SourceModel:
+    """A loaded Keras model plus everything the converters and validator need to agree on."""
+
+    path: Path
+    raw: RawModel
+    model: Any
+    framework: str  # "keras3" or "tf_keras"
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    layout: dict[str, str]  # input name -> "NHWC", "NCHW", "NWC", ... or "none"
+    data_format: str  # "channels_last", "channels_first" or "none"
+    has_rnn: bool
+    embedding_vocab: dict[str, int] = field(default_factory=dict)  # input -> vocabulary size
+    warnings: list[str] = field(default_factory=list)
+    lambdas: list[dict[str, str]] = field(default_factory=list)
+    custom_objects: dict[str, Any] = field(default_factory=dict)
+    _serving: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The reference: the Keras model itself, through the same serving function."""
+        from modelport.serving import serving_function
+
+        import tensorflow as tf
+
+        fn = serving_function(self)
+        args = {n: tf.constant(np.asarray(feeds[n])) for n in self.input_names}
+        out = fn(**args)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+def load(
+    path: str | os.PathLike[str],
+    custom_objects: Any = None,
+    trust_lambda: bool = False,
+) -> SourceModel:
+    """Load a Keras model file for conversion.
+
+    Args:
+        path: a ``.h5``/``.hdf5`` (any Keras era) or ``.keras`` file.
+        custom_objects: dict, module, ``.py`` path, module name, or a list of those.
+        trust_lambda: allow running Lambda bytecode stored in the file (unsafe).
+
+    Returns:
+        The loaded ``SourceModel``.
+
+    Raises:
+        ModelFileError: the file is missing, damaged or not a full Keras model.
+        LambdaRefusedError: a Lambda holds bytecode and neither a custom object of the same
+            name nor ``trust_lambda`` was given.
+        MissingCustomObjectsError: the config references classes nobody registered.
+    """
+    raw = read_model_file(path)
+    if raw.weights_only or raw.config is None:
+        raise ModelFileError(
+            f"{raw.path}: holds weights only (no model config); rebuild the architecture "
+            "in code, load these weights into it and save the full model with model.save()"
+        )
+    from modelport.safety import check_config  # issue 5: refuse unsafe content first
+
+    custom = collect_custom_objects(custom_objects)
+    config = copy.deepcopy(raw.config)
+    check_config(raw, config, custom)
+    custom = alias_registered_names(custom, referenced_names(config))
+    lambdas = find_lambdas(config)
+    remaining = rebind_lambdas(lambdas, custom)
+    if remaining and not trust_lambda:
+        raise _lambda_refusal(raw.path, remaining)
+    warnings: list[str] = []
+    from modelport.legacy.upgrade import upgrade_config
+
+    warnings += upgrade_config(raw, config)
+    model, framework, notes = _build(raw, config, custom, trust_lambda)
+    warnings += notes
+    from modelport.layout import describe_layout, patch_channels_first
+
+    data_format = patch_channels_first(model)
+    inputs, outputs = _io_records(model, framework)
+    layout = describe_layout(inputs, data_format)
+    src = SourceModel(
+        path=raw.path, raw=raw, model=model, framework=framework, inputs=inputs,
+        outputs=outputs, layout=layout, data_format=data_format,
+        has_rnn=any(l.get("class_name") in _RNN_CLASSES for _, l in iter_layers(config)),
+        embedding_vocab=_embedding_inputs(model), warnings=warnings,
+        lambdas=[{"layer": i.layer_name, "function": i.function_name,
+                  "rebuilt_from": "custom_objects" if i.kind == "name" else "bytecode"}
+                 for i in lambdas],
+        custom_objects=custom,
+    )
+    return src
+
+
+def _lambda_refusal(path: Path, remaining: list[LambdaInfo]) -> LambdaRefusedError:
+    parts = []
+    for info in remaining:
+        fn = info.function_name or "unreadable bytecode"
+        parts.append(f"{info.layer_name} ({fn})")
+    names = [i.layer_name for i in remaining]
+    hint = next((i.function_name for i in remaining
+                 if i.function_name and i.function_name != "<lambda>"), "my_function")
+    return LambdaRefusedError(
+        f"{path}: Lambda layer(s) {', '.join(parts)} carry Python bytecode, which is not run "
+        f"by default; pass --custom-objects FILE.py defining a function of the same name "
+        f"(e.g. def {hint}(x): ...), or --trust-lambda if you trust this file and it was "
+        "saved with this Python version",
+        layers=names,
+    )
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _framework_order(raw: RawModel) -> list[str]:
+    # Keras 2 / tf.keras files are read by their own loader first (tf_keras); Keras 3 files
+    # and anything tf_keras cannot rebuild go through Keras 3.
+    return ["keras3", "tf_keras"] if raw.major >= 3 else ["tf_keras", "keras3"]
+
+
+def _build(raw: RawModel, config: dict[str, Any], custom: dict[str, Any], trust: bool):
+    errors: list[tuple[str, BaseException]] = []
+    for framework in _framework_order(raw):
+        try:
+            model = _load_with(framework, raw, config, custom, trust)
+        except MissingCustomObjectsError:
+            raise
+        except Exception as e:  # each loader fails in its own ways; keep all for the message
+            log.debug("loading with %s failed", framework, exc_info=True)
+            errors.append((framework, e))
+            continue
+        notes = [f"loaded with {framework} after {errors[0][0]} failed: "
+                 f"{_one_line(errors[0][1])}"] if errors else []
+        return model, framework, notes
+    missing = _unknown_names(errors)
+    if missing:
+        raise MissingCustomObjectsError(_missing_message(raw.path, missing), names=missing)
+    detail = "; ".join(f"{fw}: {_one_line(e)}" for fw, e in errors)
+    raise ModelFileError(f"{raw.path}: no loader could rebuild this model ({detail})")
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    msg = text[0] if text else ""
+    return f"{type(e).__name__}: {msg[:300]}"
+
+
+def _unknown_names(errors: list[tuple[str, BaseException]]) -> list[str]:
+    import re
+
+    names: list[str] = []
+    for _, e in errors:
+        for m in re.finditer(r"Unknown (?:layer|object|function|loss|metric)[^'\"]*['\"]([^'\"]+)['\"]",
+                             str(e)):
+            if m.group(1) not in names:
+                names.append(m.group(1))
+    return names
+
+
+def _missing_message(path: Path, names: list[str]) -> str:
+    bare = [n.rsplit(">", 1)[-1] for n in names]
+    example = "; ".join(f"class {n}(keras.layers.Layer): ..." if n[:1].isupper()
+                        else f"def {n}(x): ..." for n in bare[:2])
+    return (f"{path}: the model uses objects that are not registered: {', '.join(names)}; "
+            f"define them in a file and pass --custom-objects FILE.py, e.g. "
+            f"'import keras; {example}'")
+
+
+def _load_with(framework: str, raw: RawModel, config: dict[str, Any],
+               custom: dict[str, Any], trust: bool) -> Any:
+    cfg = _prepare_config(copy.deepcopy(config), framework)
+    with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
+        if cfg == raw.config:
+            model_path = raw.path
+        else:
+            model_path = _patched_copy(raw, cfg, Path(tmp))
+        if framework == "keras3":
+            import keras
+
+            if trust:
+                keras.config.enable_unsafe_deserialization()
+            return keras.saving.load_model(model_path, custom_objects=custom, compile=False,
+                                           safe_mode=not trust)
+        import tf_keras
+
+        with tf_keras.utils.custom_object_scope(custom):
+            return tf_keras.models.load_model(model_path, custom_objects=custom, compile=False)
+
+
+def _prepare_config(config: dict[str, Any], framework: str) -> dict[str, Any]:
+    if framework == "keras3":
+        for _, layer in iter_layers(config):
+            cfg = layer.get("config")
+            if layer.get("class_name") == "Lambda" and isinstance(cfg, dict):
+                if cfg.get("function_type") == "function" and isinstance(cfg.get("function"), str):
+                    for key in ("function_type", "module", "output_shape_type",
+                                "output_shape_module"):
+                        cfg.pop(key, None)
+    return config
+
+
+def _patched_copy(raw: RawModel, config: dict[str, Any], tmp: Path) -> Path:
+    dest = tmp / raw.path.name
+    if raw.kind == "keras":
+        with zipfile.ZipFile(raw.path) as src, zipfile.ZipFile(dest, "w") as out:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename == "config.json":
+                    data = json.dumps(config).encode()
+                out.writestr(item, data)
+        return dest
+    import h5py
+
+    shutil.copyfile(raw.path, dest)
+    with h5py.File(dest, "r+") as f:
+        f.attrs["model_config"] = json.dumps(config).encode("utf-8")
+        if "training_config" in f.attrs:  # never needed to convert; may name custom losses
+            del f.attrs["training_config"]
+    return dest
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _history_name(t: Any) -> str:
+    hist = getattr(t, "_keras_history", None)
+    if hist is not None:
+        layer = hist[0] if isinstance(hist, tuple) else getattr(hist, "layer", None)
+        if layer is not None and getattr(layer, "name", None):
+            return layer.name
+    return str(getattr(t, "name", "")).split(":")[0].split("/")[0]
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            n = f"{n}_{seen[n]}"
+        seen.setdefault(n, 0)
+        out.append(n)
+    return out
+
+
+def _dtype_name(dt: Any) -> str:
+    name = getattr(dt, "name", dt)
+    return str(np.dtype(str(name))) if name else "float32"
+
+
+def _io_records(model: Any, framework: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    ins = list(model.inputs)
+    in_names = _unique([_history_name(t) for t in ins])
+    out_tensors = model.outputs
+    if isinstance(out_tensors, dict):
+        out_names, out_tensors = list(out_tensors), list(out_tensors.values())
+    else:
+        out_tensors = list(out_tensors)
+        declared = list(getattr(model, "output_names", []) or [])
+        out_names = declared if len(declared) == len(out_tensors) else [
+            _history_name(t) for t in out_tensors]
+    out_names = _unique(out_names)
+
+    def rec(name: str, t: Any) -> TensorInfo:
+        shape = [None if d is None else int(d) for d in tuple(t.shape)]
+        return TensorInfo(name, shape, _dtype_name(t.dtype))
+
+    clash = set(in_names) & set(out_names)
+    if clash:
+        raise UserInputError(f"input and output share the name(s) {sorted(clash)}; rename them")
+    return ([rec(n, t) for n, t in zip(in_names, ins)],
+            [rec(n, t) for n, t in zip(out_names, out_tensors)])
+
+
+def _embedding_inputs(model: Any) -> dict[str, int]:
+    """Inputs that feed an Embedding layer directly, with its vocabulary size."""
+    vocab: dict[str, int] = {}
+    try:
+        in_layers = {id(t): _history_name(t) for t in model.inputs}
+        for layer in getattr(model, "layers", []):
+            if type(layer).__name__ != "Embedding":
+                continue
+            node_inputs = []
+            for node in getattr(layer, "_inbound_nodes", []) or []:
+                tensors = getattr(node, "input_tensors", None) or getattr(node, "keras_inputs", [])
+                node_inputs.extend(tensors if isinstance(tensors, (list, tuple)) else [tensors])
+            for t in node_inputs:
+                name = in_layers.get(id(t))
+                if name is None:
+                    hist = _history_name(t)
+                    name = hist if hist in in_layers.values() else None
+                if name is not None:
+                    dim = int(layer.input_dim)
+                    vocab[name] = min(vocab.get(name, dim), dim)
+    except Exception:  # best effort: the validator then draws small non-negative ids
+        log.debug("embedding discovery failed", exc_info=True)
+    return vocab
