@@ -1,0 +1,97 @@
+"""``modelport`` command line: parse args, call the API, print, exit with a code.
+
+Each subcommand lives in ``modelport/commands/<name>.py`` with ``add_arguments(parser)`` and
+``run(args) -> int``; they are listed here explicitly and imported only when used, so
+``modelport --help`` stays fast and one broken subcommand does not break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Sequence
+
+from modelport.errors import ModelportError
+
+__all__ = ["main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("modelport.commands.convert", "port a Keras model to SavedModel, .pb, TFLite, ONNX"),
+    "validate": ("modelport.commands.validate", "compare artifacts against the Keras model"),
+    "inspect": ("modelport.commands.inspect", "list an artifact's inputs, outputs and nodes"),
+    "view": ("modelport.commands.view", "open an artifact in Netron on loopback"),
+}
+
+
+def _parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = argparse.ArgumentParser(
+        prog="modelport",
+        description="Port Keras .h5/.keras models to SavedModel, frozen .pb, TFLite and ONNX, "
+        "and prove the port.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules: dict[str, object] = {}
+    wanted = next((a for a in argv if a in COMMANDS), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks and debug logs")
+        if name != wanted:
+            continue  # only the chosen command's module is imported
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            p.set_defaults(_import_error=f"'{name}' is unavailable: {e}")
+            continue
+        module.add_arguments(p)
+        modules[name] = module
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, modules = _parser(argv)
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"modelport {version('modelport')}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        _quiet_frameworks()
+    if getattr(args, "_import_error", None):
+        print(f"modelport: error: {args._import_error}", file=sys.stderr)
+        return 2
+    try:
+        return int(modules[args.command].run(args))  # type: ignore[attr-defined]
+    except ModelportError as e:
+        if args.debug:
+            raise
+        print(f"modelport: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("modelport: interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_frameworks() -> None:
+    for name in ("tensorflow", "absl", "tf2onnx", "h5py", "keras"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""``modelport convert MODEL``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from modelport.errors import EXIT_CONVERSION, EXIT_MISMATCH
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help=".h5/.hdf5/.keras model file")
+    p.add_argument("--to", default="all", metavar="FORMATS",
+                   help="all, or a comma list of: savedmodel,pb,tflite,onnx (default: all)")
+    p.add_argument("--out", default="out", metavar="DIR", help="output directory (default: out)")
+    p.add_argument("--custom-objects", action="append", default=[], metavar="X",
+                   help="a .py file or importable module whose public names are registered "
+                        "as custom objects (repeatable)")
+    p.add_argument("--trust-lambda", action="store_true",
+                   help="allow running Lambda bytecode stored in the model file (unsafe)")
+    p.add_argument("--allow-flex", action="store_true",
+                   help="let TFLite use Flex (Select TF) ops; the artifact then needs the Flex delegate")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--validate", action="store_true",
+                   help="run 'modelport validate' on the artifacts after converting")
+
+
+class _Progress:
+    """A live line per format on a terminal, plain lines when piped."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, fmt: str, state: str, record) -> None:
+        if state == "start":
+            if self.tty:
+                self.stream.write(f"\r  {fmt:<11} converting...")
+                self.stream.flush()
+            return
+        mark = "ok" if state == "done" else "FAILED"
+        text = f"  {fmt:<11} {mark:<6} {record.seconds:6.1f}s  "
+        text += record.path if record.ok else record.error
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelport.conversion import convert
+
+    print(f"converting {args.model} -> {args.out}/", file=sys.stderr)
+    manifest = convert(
+        args.model, out_dir=args.out, formats=args.to, custom_objects=args.custom_objects or None,
+        trust_lambda=args.trust_lambda, allow_flex=args.allow_flex, opset=args.opset,
+        progress=_Progress(),
+    )
+    print(format_manifest(manifest))
+    failed = [a for a in manifest.artifacts if not a.ok]
+    if failed:
+        print(f"{len(failed)} of {len(manifest.artifacts)} formats failed; "
+              f"manifest: {manifest.path}", file=sys.stderr)
+        return EXIT_CONVERSION
+    if args.validate:
+        from modelport.commands.validate import validate_after_convert
+
+        return validate_after_convert(args, manifest)
+    return 0
+
+
+def format_manifest(manifest) -> str:
+    """The artifacts table: format, path, input and output names."""
+    rows = [("format", "artifact", "inputs", "outputs", "notes")]
+    for a in manifest.artifacts:
+        if not a.ok:
+            rows.append((a.format, a.path, "-", "-", "FAILED: " + a.error[:80]))
+            continue
+        ins = ", ".join(f"{t.name}{_shape(t.shape)}" for t in a.inputs)
+        outs = ", ".join(f"{t.name}{_shape(t.shape)}" for t in a.outputs)
+        notes = "; ".join(a.warnings)[:80]
+        rows.append((a.format, a.path, ins, outs, notes))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"manifest: {manifest.path}")
+    return "\n".join(lines)
+
+
+def _shape(shape) -> str:
+    if shape is None:
+        return ""
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"

@@ -1,0 +1,1 @@
+"""Format-agnostic validation: input generation, comparison, layout checks, report."""
