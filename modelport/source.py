@@ -115,6 +115,10 @@ def load(
     lambdas = find_lambdas(config)
     remaining = rebind_lambdas(lambdas, custom)
     if remaining and not trust_lambda:
+        from modelport.legacy.recovery import recover_lambdas
+
+        remaining = recover_lambdas(remaining, custom)
+    if remaining and not trust_lambda:
         raise _lambda_refusal(raw.path, remaining)
     warnings: list[str] = []
     from modelport.legacy.upgrade import upgrade_config
@@ -216,9 +220,11 @@ def _missing_message(path: Path, names: list[str]) -> str:
 
 def _load_with(framework: str, raw: RawModel, config: dict[str, Any],
                custom: dict[str, Any], trust: bool) -> Any:
+    from modelport.legacy.upgrade import needs_weight_upgrade
+
     cfg = _prepare_config(copy.deepcopy(config), framework)
     with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
-        if cfg == raw.config:
+        if cfg == raw.config and not needs_weight_upgrade(raw, config):
             model_path = raw.path
         else:
             model_path = _patched_copy(raw, cfg, Path(tmp))
@@ -259,11 +265,15 @@ def _patched_copy(raw: RawModel, config: dict[str, Any], tmp: Path) -> Path:
         return dest
     import h5py
 
+    from modelport.legacy.upgrade import needs_weight_upgrade, upgrade_weights
+
     shutil.copyfile(raw.path, dest)
     with h5py.File(dest, "r+") as f:
         f.attrs["model_config"] = json.dumps(config).encode("utf-8")
         if "training_config" in f.attrs:  # never needed to convert; may name custom losses
             del f.attrs["training_config"]
+        if needs_weight_upgrade(raw, config):
+            upgrade_weights(raw, config, f)
     return dest
 
 
