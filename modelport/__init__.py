@@ -1,0 +1,48 @@
+"""modelport: port Keras models to SavedModel, frozen .pb, TFLite and ONNX, and prove it.
+
+Public API (heavy frameworks are imported only when a function is called)::
+
+    import modelport
+    manifest = modelport.convert("model.h5", out_dir="out", custom_objects="objs.py")
+    report = modelport.validate("model.h5", ["out"])
+    info = modelport.inspect("out/model.onnx")
+    source = modelport.load("model.h5")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.errors import ModelportError
+
+__all__ = ["convert", "validate", "inspect", "load", "ModelportError", "__version__"]
+
+__version__ = "0.1.0"
+
+
+def convert(model: Any, out_dir: Any = "out", **kwargs: Any):
+    """See :func:`modelport.conversion.convert`."""
+    from modelport.conversion import convert as _convert
+
+    return _convert(model, out_dir, **kwargs)
+
+
+def load(path: Any, **kwargs: Any):
+    """See :func:`modelport.source.load`."""
+    from modelport.source import load as _load
+
+    return _load(path, **kwargs)
+
+
+def validate(model: Any, artifacts: Any, **kwargs: Any):
+    """See :func:`modelport.validators.validate`."""
+    from modelport import validators
+
+    return validators.validate(model, artifacts, **kwargs)
+
+
+def inspect(path: Any, **kwargs: Any):
+    """See :func:`modelport.inspect.inspect`."""
+    from modelport.inspect import inspect as _inspect
+
+    return _inspect(path, **kwargs)

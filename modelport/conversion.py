@@ -30,6 +30,7 @@ def convert(
     allow_flex: bool = False,
     opset: int = 17,
     progress: Progress | None = None,
+    architecture: str | os.PathLike[str] | None = None,
 ) -> Manifest:
     """Port a Keras model file to the requested formats.
 
@@ -42,6 +43,7 @@ def convert(
         allow_flex: let TFLite use Flex (Select TF) ops when builtins do not suffice.
         opset: ONNX opset.
         progress: called with ``(format, "start"|"done"|"failed", record)``.
+        architecture: for a weights-only ``.h5``: ``FILE.json`` or ``module:function``.
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed (the others are
@@ -56,7 +58,8 @@ def convert(
     options = ConvertOptions(opset=opset, allow_flex=allow_flex)
     t0 = time.monotonic()
     source = model if isinstance(model, SourceModel) else load(
-        model, custom_objects=custom_objects, trust_lambda=trust_lambda)
+        model, custom_objects=custom_objects, trust_lambda=trust_lambda,
+        architecture=architecture)
     load_seconds = time.monotonic() - t0
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

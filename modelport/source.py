@@ -27,6 +27,7 @@ from modelport.errors import (
 from modelport.legacy.configwalk import iter_layers, referenced_names
 from modelport.legacy.lambdas import LambdaInfo, find_lambdas, rebind_lambdas
 from modelport.modelfile import RawModel, read_model_file
+from modelport.objectcheck import unknown_objects
 
 __all__ = ["SourceModel", "load"]
 
@@ -83,6 +84,7 @@ def load(
     path: str | os.PathLike[str],
     custom_objects: Any = None,
     trust_lambda: bool = False,
+    architecture: str | os.PathLike[str] | None = None,
 ) -> SourceModel:
     """Load a Keras model file for conversion.
 
@@ -90,6 +92,8 @@ def load(
         path: a ``.h5``/``.hdf5`` (any Keras era) or ``.keras`` file.
         custom_objects: dict, module, ``.py`` path, module name, or a list of those.
         trust_lambda: allow running Lambda bytecode stored in the file (unsafe).
+        architecture: for a weights-only file: ``FILE.json`` (``model.to_json()``) or
+            ``module:function`` returning a model; weights are matched by layer name.
 
     Returns:
         The loaded ``SourceModel``.
@@ -101,14 +105,36 @@ def load(
         MissingCustomObjectsError: the config references classes nobody registered.
     """
     raw = read_model_file(path)
-    if raw.weights_only or raw.config is None:
-        raise ModelFileError(
-            f"{raw.path}: holds weights only (no model config); rebuild the architecture "
-            "in code, load these weights into it and save the full model with model.save()"
-        )
-    from modelport.safety import check_config  # issue 5: refuse unsafe content first
-
     custom = collect_custom_objects(custom_objects)
+    with tempfile.TemporaryDirectory(prefix="modelport-arch-") as tmp:
+        if architecture is not None:
+            raw = _with_architecture(raw, architecture, custom, Path(tmp))
+        elif raw.weights_only or raw.config is None:
+            raise ModelFileError(
+                f"{raw.path}: holds weights only (no model config); pass --architecture "
+                "FILE.json (model.to_json()) or --architecture module:function that builds "
+                "the model, or save the full model with model.save()"
+            )
+        return _load_raw(raw, custom, trust_lambda)
+
+
+def _with_architecture(raw: RawModel, architecture: Any, custom: dict[str, Any],
+                       tmp: Path) -> RawModel:
+    from modelport.architecture import architecture_config, combine_weights
+
+    if raw.kind != "h5":
+        raise UserInputError(f"{raw.path}: --architecture applies to .h5 weight files only")
+    config = architecture_config(architecture, custom)
+    combined = combine_weights(raw.path, config, tmp / raw.path.name)
+    merged = read_model_file(combined)
+    merged.extra["weights_from"] = str(raw.path)
+    merged.extra["display_path"] = raw.path
+    return merged
+
+
+def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> SourceModel:
+    from modelport.safety import check_config  # refuse unsafe content first
+
     config = copy.deepcopy(raw.config)
     check_config(raw, config, custom)
     custom = alias_registered_names(custom, referenced_names(config))
@@ -124,6 +150,14 @@ def load(
     from modelport.legacy.upgrade import upgrade_config
 
     warnings += upgrade_config(raw, config)
+    missing, legacy_only = unknown_objects(config, custom)
+    if missing:
+        raise MissingCustomObjectsError(_missing_message(raw.path, missing), names=missing)
+    if legacy_only:
+        raise ModelFileError(
+            f"{raw.path}: uses Keras 1 layer(s) {', '.join(legacy_only)} that no current Keras "
+            "implements; rebuild those parts with current layers (e.g. Merge -> Concatenate/Add) "
+            "and pass the architecture with --architecture")
     model, framework, notes = _build(raw, config, custom, trust_lambda)
     warnings += notes
     from modelport.layout import describe_layout, patch_channels_first
@@ -132,7 +166,7 @@ def load(
     inputs, outputs = _io_records(model, framework)
     layout = describe_layout(inputs, data_format)
     src = SourceModel(
-        path=raw.path, raw=raw, model=model, framework=framework, inputs=inputs,
+        path=Path(raw.extra.get("display_path", raw.path)), raw=raw, model=model, framework=framework, inputs=inputs,
         outputs=outputs, layout=layout, data_format=data_format,
         has_rnn=any(l.get("class_name") in _RNN_CLASSES for _, l in iter_layers(config)),
         embedding_vocab=_embedding_inputs(model), warnings=warnings,
@@ -211,11 +245,12 @@ def _unknown_names(errors: list[tuple[str, BaseException]]) -> list[str]:
 
 def _missing_message(path: Path, names: list[str]) -> str:
     bare = [n.rsplit(">", 1)[-1] for n in names]
-    example = "; ".join(f"class {n}(keras.layers.Layer): ..." if n[:1].isupper()
-                        else f"def {n}(x): ..." for n in bare[:2])
+    lines = ["import keras"] + [
+        f"class {n}(keras.layers.Layer): ...  # your implementation" if n[:1].isupper()
+        else f"def {n}(x): ...  # your implementation" for n in bare[:2]]
     return (f"{path}: the model uses objects that are not registered: {', '.join(names)}; "
-            f"define them in a file and pass --custom-objects FILE.py, e.g. "
-            f"'import keras; {example}'")
+            f"define them in a file and pass --custom-objects FILE.py, for example:\n    "
+            + "\n    ".join(lines))
 
 
 def _load_with(framework: str, raw: RawModel, config: dict[str, Any],

@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="allow running Lambda bytecode stored in the model file (unsafe)")
     p.add_argument("--allow-flex", action="store_true",
                    help="let TFLite use Flex (Select TF) ops; the artifact then needs the Flex delegate")
+    p.add_argument("--architecture", metavar="JSON|MODULE:FUNC",
+                   help="for a weights-only .h5: the model.to_json() file, or a function that "
+                        "builds the model; weights are matched by layer name")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.add_argument("--validate", action="store_true",
                    help="run 'modelport validate' on the artifacts after converting")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = convert(
         args.model, out_dir=args.out, formats=args.to, custom_objects=args.custom_objects or None,
         trust_lambda=args.trust_lambda, allow_flex=args.allow_flex, opset=args.opset,
-        progress=_Progress(),
+        progress=_Progress(), architecture=args.architecture,
     )
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]
