@@ -43,6 +43,12 @@ def validate(model: Any, artifacts: Any, **kwargs: Any):
 
 def inspect(path: Any, **kwargs: Any):
     """See :func:`modelport.inspect.inspect`."""
-    from modelport.inspect import inspect as _inspect
+    import importlib
 
-    return _inspect(path, **kwargs)
+    module = importlib.import_module("modelport.inspect")
+    # importing the submodule rebinds ``modelport.inspect`` to it; keep the function
+    globals()["inspect"] = _inspect_api
+    return module.inspect(path, **kwargs)
+
+
+_inspect_api = inspect
