@@ -150,7 +150,10 @@ def _read_h5(p: Path) -> RawModel:
                 f"{p}: HDF5 attributes cannot be read ({e}); the file is damaged"
             ) from None
         weights_only = config_raw is None
-        if weights_only and "layer_names" not in attrs and "model_weights" not in f:
+        keras3_weights = ("layers" in f or "_layer_checkpoint_dependencies" in f or
+                          str(p).endswith(".weights.h5")) and "layer_names" not in attrs
+        if weights_only and "layer_names" not in attrs and "model_weights" not in f \
+                and not keras3_weights:
             raise ModelFileError(
                 f"{p}: HDF5 file holds neither a Keras model config nor Keras weights; "
                 "it is not a Keras model file"
@@ -159,7 +162,9 @@ def _read_h5(p: Path) -> RawModel:
     training = _parse_json(p, training_raw, "training_config", strict=False)
     if config is not None and not isinstance(config, dict):
         raise ModelFileError(f"{p}: model_config is not a JSON object; the file is damaged")
-    return RawModel(p, "h5", config, keras_version, backend, training, weights_only)
+    raw = RawModel(p, "h5", config, keras_version, backend, training, weights_only)
+    raw.extra["keras3_weights"] = weights_only and keras3_weights
+    return raw
 
 
 def _parse_json(p: Path, raw: Any, what: str, strict: bool = True) -> Any:

@@ -17,6 +17,11 @@ from modelport.modelfile import RawModel
 __all__ = ["check_config", "check_hdf5", "ALLOWED_MODULE_ROOTS"]
 
 ALLOWED_MODULE_ROOTS = ("keras", "tf_keras", "tensorflow", "keras_nlp", "keras_hub", "keras_cv")
+# modules whose mere mention in a model config is an attack, whatever the referenced name
+DENIED_MODULE_ROOTS = {"os", "sys", "subprocess", "shutil", "builtins", "importlib", "pickle",
+                       "marshal", "socket", "ctypes", "posix", "nt", "pty", "runpy", "code",
+                       "codecs", "io", "pathlib", "urllib", "http", "requests", "webbrowser",
+                       "multiprocessing", "threading", "signal", "tempfile", "glob", "types"}
 
 
 def check_config(raw: RawModel, config: dict[str, Any], custom: dict[str, Any]) -> None:
@@ -26,13 +31,16 @@ def check_config(raw: RawModel, config: dict[str, Any], custom: dict[str, Any]) 
     allowed_modules = {getattr(obj, "__module__", None) for obj in custom.values()}
     allowed_modules.discard(None)
     bad = []
-    for where, module, name in _module_refs(config):
+    for where, module, name, is_function in _module_refs(config):
         root = module.split(".")[0]
-        if root in ALLOWED_MODULE_ROOTS or module in allowed_modules:
+        if root in ALLOWED_MODULE_ROOTS:
             continue
         if name and name in custom:
             continue  # the user registered it: it will be resolved from their objects
-        if module in ("__main__", "builtins") and not name:
+        if root not in DENIED_MODULE_ROOTS and (module in allowed_modules or not is_function
+                                                or module == "__main__"):
+            # a class from the user's own package: resolved from --custom-objects or
+            # reported as missing; nothing imports its module
             continue
         bad.append(f"{where}: {module}.{name}" if name else f"{where}: {module}")
     if bad:
@@ -43,7 +51,7 @@ def check_config(raw: RawModel, config: dict[str, Any], custom: dict[str, Any]) 
         )
 
 
-def _module_refs(node: Any, where: str = "config") -> Iterator[tuple[str, str, str]]:
+def _module_refs(node: Any, where: str = "config") -> Iterator[tuple[str, str, str, bool]]:
     if isinstance(node, dict):
         module = node.get("module")
         cls = node.get("class_name")
@@ -52,7 +60,7 @@ def _module_refs(node: Any, where: str = "config") -> Iterator[tuple[str, str, s
             name = cfg if cls == "function" and isinstance(cfg, str) else cls
             if cls == "__lambda__":
                 name = ""
-            yield where, module, name
+            yield where, module, name, cls == "function"
         for key, value in node.items():
             if key in ("module", "function_type", "output_shape_type", "output_shape_module"):
                 continue

@@ -125,11 +125,30 @@ def _with_architecture(raw: RawModel, architecture: Any, custom: dict[str, Any],
     if raw.kind != "h5":
         raise UserInputError(f"{raw.path}: --architecture applies to .h5 weight files only")
     config = architecture_config(architecture, custom)
-    combined = combine_weights(raw.path, config, tmp / raw.path.name)
+    if raw.extra.get("keras3_weights"):
+        combined = _keras3_combined(raw.path, config, custom, tmp)
+    else:
+        combined = combine_weights(raw.path, config, tmp / raw.path.name)
     merged = read_model_file(combined)
     merged.extra["weights_from"] = str(raw.path)
     merged.extra["display_path"] = raw.path
     return merged
+
+
+def _keras3_combined(weights: Path, config: dict[str, Any], custom: dict[str, Any],
+                     tmp: Path) -> Path:
+    """Keras 3 ``.weights.h5`` files are keyed by layer path; only Keras 3 reads them."""
+    import keras
+
+    try:
+        model = keras.models.model_from_json(json.dumps(config), custom_objects=custom)
+        model.load_weights(weights)
+    except Exception as e:
+        raise ModelFileError(f"{weights}: these Keras 3 weights do not fit the architecture "
+                             f"({_one_line(e)})") from None
+    dest = tmp / f"{weights.name.split('.')[0]}.keras"
+    model.save(dest)
+    return dest
 
 
 def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> SourceModel:

@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class _Progress:
     """A live line per format on a terminal, plain lines when piped."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
 
     def __call__(self, fmt: str, state: str, record) -> None:
         if state == "start":
