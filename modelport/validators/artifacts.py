@@ -1,0 +1,153 @@
+"""Which artifacts to validate, and what their manifests declare about them.
+
+A directory means every artifact in it (found by ``converters.detect``). The manifests
+beside the artifacts (``*.manifest.json``) declare each one's input layout, fixed batch
+and conversion warnings; an artifact without a manifest is assumed to take the Keras
+model's layout, and the report says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from modelport import converters
+from modelport.converters.base import ArtifactRecord
+from modelport.errors import UserInputError
+from modelport.manifest import MANIFEST_SUFFIX, read_manifest
+
+__all__ = ["Target", "discover"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Target:
+    """One artifact to validate."""
+
+    path: Path
+    format: str
+    record: ArtifactRecord | None = None  # its manifest entry, if any
+    manifest: Path | None = None
+    notes: list[str] = field(default_factory=list)  # warnings recorded at conversion
+
+    @property
+    def declared_layout(self) -> dict[str, str] | None:
+        """The layout the manifest declares per tensor name; ``None`` without a manifest."""
+        return dict(self.record.layout) if self.record is not None else None
+
+    @property
+    def fixed_batch(self) -> int | None:
+        if self.record is None:
+            return None
+        value = self.record.details.get("fixed_batch")
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def _key(p: Path) -> str:
+    return os.path.normcase(os.path.realpath(p))
+
+
+class _Manifests:
+    """Manifests found so far, indexed by the real path of each artifact they list."""
+
+    def __init__(self) -> None:
+        self.by_artifact: dict[str, tuple[ArtifactRecord, Path, str]] = {}
+        self.read_dirs: set[str] = set()
+        self.failed: list[tuple[ArtifactRecord, Path]] = []
+
+    def scan(self, directory: Path) -> None:
+        if _key(directory) in self.read_dirs:
+            return
+        self.read_dirs.add(_key(directory))
+        for mpath in sorted(directory.glob(f"*{MANIFEST_SUFFIX}")):
+            try:
+                manifest = read_manifest(mpath)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.warning("ignoring unreadable manifest %s (%s)", mpath, e)
+                continue
+            source_stem = Path(str(manifest.source.get("path", ""))).stem
+            for rec in manifest.artifacts:
+                apath = Path(rec.path)
+                if not apath.is_absolute():
+                    apath = mpath.parent / apath
+                if rec.ok:
+                    self.by_artifact[_key(apath)] = (rec, mpath, source_stem)
+                elif not apath.exists():
+                    self.failed.append((rec, mpath))
+
+    def lookup(self, path: Path) -> tuple[ArtifactRecord, Path, str] | None:
+        self.scan(path.parent)
+        return self.by_artifact.get(_key(path))
+
+
+def _artifacts_in(directory: Path) -> list[tuple[Path, str]]:
+    found = []
+    for child in sorted(directory.iterdir()):
+        if child.name.startswith("."):  # partial writes (.NAME.partial-XXXX), hidden files
+            continue
+        fmt = converters.detect(child)
+        if fmt is not None:
+            found.append((child, fmt))
+    # the registry's order (savedmodel, pb, tflite, onnx), then by name
+    return sorted(found, key=lambda f: (converters.FORMAT_NAMES.index(f[1]), f[0].name))
+
+
+def discover(paths: Iterable[str | os.PathLike[str]],
+             model_stem: str | None = None) -> tuple[list[Target], list[str]]:
+    """Artifacts named by ``paths`` (files, SavedModel directories, or directories of
+    artifacts) with their manifest entries; returns ``(targets, warnings)``.
+
+    Raises:
+        UserInputError: a path does not exist, is not a known artifact, or a directory
+            holds no artifact.
+    """
+    manifests = _Manifests()
+    targets: list[Target] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    unlisted: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise UserInputError(f"{p}: no such file or directory; give artifacts "
+                                 "(.savedmodel/, .pb, .tflite, .onnx) or a directory of them")
+        fmt = converters.detect(p)
+        if fmt is not None:
+            found = [(p, fmt)]
+        elif p.is_dir():
+            found = _artifacts_in(p)
+            manifests.scan(p)
+            if not found:
+                raise UserInputError(f"{p}: no artifacts in this directory (looked for "
+                                     "*.savedmodel/, *.pb, *.tflite, *.onnx)")
+        else:
+            raise UserInputError(f"{p}: not an artifact modelport can run; expected a "
+                                 f"SavedModel directory or a .pb, .tflite or .onnx file")
+        for path, fmt in found:
+            if _key(path) in seen:
+                continue
+            seen.add(_key(path))
+            target = Target(path, fmt)
+            hit = manifests.lookup(path)
+            if hit is None:
+                unlisted.append(str(path))
+            else:
+                target.record, target.manifest, source_stem = hit
+                target.notes = list(target.record.warnings)
+                if model_stem and source_stem and source_stem != model_stem:
+                    warnings.append(f"{path}: its manifest says it was converted from "
+                                    f"{source_stem}, not {model_stem}")
+            targets.append(target)
+    if unlisted:
+        warnings.append(f"no manifest lists {', '.join(unlisted)}: assuming "
+                        f"{'it takes' if len(unlisted) == 1 else 'they take'} the Keras "
+                        "model's input layout")
+    for rec, mpath in manifests.failed:
+        warnings.append(f"{rec.format}: not validated, its conversion failed "
+                        f"({rec.error or 'see ' + str(mpath)})")
+    return targets, warnings
+

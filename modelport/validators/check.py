@@ -1,0 +1,194 @@
+"""The verdict on one artifact: feed it the reference feeds in its declared layout, compare
+every output by name, and when it fails, find out why.
+
+A pass requires the declared layout. Other layouts are tried only to explain a failure
+("artifact expects NCHW input but the model is NHWC"), never to pass an artifact: a
+permutation that happens to fit is exactly the bug this is here to catch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from modelport.validators.artifacts import Target
+from modelport.validators.compare import (
+    OutputComparison, Tolerance, compare_output, resolve_tolerance,
+)
+from modelport.validators.layout import (
+    alternatives, expected_shape, flipped, is_layout, shape_conflicts,
+)
+from modelport.validators.reference import DEGENERATE, Reference
+from modelport.validators.report import ArtifactResult
+from modelport.validators.run import ArtifactRunError, Binding, bind, open_runner, run_artifact
+
+__all__ = ["Settings", "check_artifact"]
+
+REAL_INPUTS_HINT = "supply real inputs with --inputs FILE.npz"
+
+
+@dataclass
+class Settings:
+    """Tolerances and policies shared by every artifact of one run."""
+
+    atol: float | None = None
+    rtol: float | None = None
+    per_format: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    allow_degenerate: bool = False
+
+    def tolerance(self, dtype, fmt: str = "") -> Tolerance:
+        return resolve_tolerance(dtype, fmt, self.atol, self.rtol, self.per_format)
+
+
+def _declared(target: Target, ref: Reference) -> dict[str, str | None]:
+    """The layout to feed each input in: the manifest's, else the model's."""
+    declared = target.declared_layout or {}
+    out: dict[str, str | None] = {}
+    for name, model_layout in ref.layouts.items():
+        d = declared.get(name)
+        out[name] = d if is_layout(d) and model_layout and len(d) == len(model_layout) \
+            else model_layout
+    return out
+
+
+def _compare_all(ref: Reference, got: Mapping[str, np.ndarray], binding: Binding,
+                 settings: Settings, fmt: str) -> list[OutputComparison]:
+    return [compare_output(name, y, got.get(name), settings.tolerance(y.dtype, fmt),
+                           binding.outputs.get(name))
+            for name, y in ref.outputs.items()]
+
+
+def _shape_problems(binding: Binding, ref: Reference,
+                    feed_layout: dict[str, str | None]) -> list[str]:
+    """The artifact's declared input shapes against the model's, in the declared layout."""
+    problems = []
+    for name, x in ref.feeds.items():
+        have = binding.artifact_input(name).shape
+        layout = feed_layout.get(name)
+        want = expected_shape(list(x.shape), ref.layouts.get(name), layout)
+        if not shape_conflicts(have, want):
+            continue
+        fmt = lambda s: "[" + ",".join("?" if not isinstance(d, int) else str(d)
+                                      for d in (s or [])) + "]"  # noqa: E731
+        msg = (f"input {name!r}: the artifact declares shape {fmt(have)}, the model's "
+               f"is {fmt(want)}" + (f" in {layout}" if layout else ""))
+        other = flipped(layout)
+        if other and not shape_conflicts(have, expected_shape(list(x.shape),
+                                                              ref.layouts.get(name), other)):
+            msg += f" (that is the {other} shape)"
+        problems.append(msg)
+    return problems
+
+
+def _layout_diagnosis(binding: Binding, target: Target, ref: Reference, feed_layout,
+                      out_layouts, settings: Settings) -> str | None:
+    """Try the channels-first/-last flips of the inputs; describe the one that matches."""
+    for alt in alternatives(feed_layout):
+        trial = {**feed_layout, **alt}
+        try:
+            got = run_artifact(binding, ref.feeds, ref.layouts, trial, out_layouts,
+                               target.fixed_batch)
+        except ArtifactRunError:
+            continue
+        if all(c.passed for c in _compare_all(ref, got, binding, settings, target.format)):
+            single = len(ref.feeds) == 1
+            parts = []
+            for name, layout in alt.items():
+                was = feed_layout[name]
+                whose = "the model is" if was == ref.layouts.get(name) else \
+                    "its manifest declares"
+                what = "input" if single else f"input {name!r} in"
+                parts.append(f"artifact expects {layout} {what} but {whose} {was}"
+                             if single else f"artifact expects {what} {layout} but {whose} {was}")
+            return "; ".join(parts)
+    return None
+
+
+def _swapped_outputs(ref: Reference, got: Mapping[str, np.ndarray],
+                     comparisons: list[OutputComparison], settings: Settings,
+                     fmt: str) -> list[str]:
+    """Failing outputs whose values match another model output: bound to the wrong name."""
+    notes = []
+    for c in comparisons:
+        if c.passed or c.name not in got:
+            continue
+        for other, y in ref.outputs.items():
+            if other == c.name or y.shape != np.shape(got[c.name]):
+                continue
+            if compare_output(other, y, got[c.name], settings.tolerance(y.dtype, fmt)).passed:
+                notes.append(f"output {c.name!r} holds the values of the model's {other!r}: "
+                             "the artifact binds its outputs to the wrong names")
+                break
+    return notes
+
+
+def _numeric_diagnosis(comparisons: list[OutputComparison]) -> str:
+    failing = [c for c in comparisons if not c.passed]
+    nonfinite = [c.reason for c in failing if c.nonfinite]
+    if nonfinite:
+        return "; ".join(nonfinite)
+    texts = [c.reason for c in failing]
+    cosines = [c.cosine for c in failing if c.cosine is not None]
+    if cosines and min(cosines) >= 0.9999:
+        texts.append("the outputs agree in direction (cosine >= 0.9999): a precision "
+                     "difference rather than wrong weights; loosen --atol/--rtol if acceptable")
+    elif cosines:
+        texts.append(f"cosine {min(cosines):.6f} < 0.9999: beyond precision noise, the "
+                     "artifact computes something else (weights or an op differ from the model)")
+    return "; ".join(texts)
+
+
+def check_artifact(target: Target, ref: Reference, settings: Settings,
+                   out_layouts: Mapping[str, tuple[str | None, str | None]] | None = None,
+                   ) -> ArtifactResult:
+    """Validate one artifact against the reference; never raises for a bad artifact."""
+    t0 = time.monotonic()
+    result = ArtifactResult(str(target.path), target.format, warnings=list(target.notes))
+    feed_layout = _declared(target, ref)
+    result.layout = {n: (l or "none") for n, l in feed_layout.items()}
+    try:
+        binding = bind(open_runner(str(target.path), target.format),
+                       list(ref.feeds), list(ref.outputs))
+    except ArtifactRunError as e:
+        result.diagnosis = str(e)
+        result.seconds = time.monotonic() - t0
+        return result
+    result.warnings += binding.notes
+    problems = _shape_problems(binding, ref, feed_layout)
+    got: dict[str, np.ndarray] = {}
+    try:
+        got = run_artifact(binding, ref.feeds, ref.layouts, feed_layout, out_layouts,
+                           target.fixed_batch)
+        result.outputs = _compare_all(ref, got, binding, settings, target.format)
+    except ArtifactRunError as e:
+        problems.append(str(e))
+        result.outputs = [compare_output(n, y, None, settings.tolerance(y.dtype, target.format))
+                          for n, y in ref.outputs.items()]
+        for c in result.outputs:
+            c.reason = "not produced: the run failed"
+    numeric_ok = not problems and all(c.passed for c in result.outputs)
+    reasons: list[str] = []
+    if ref.nonfinite:
+        reasons.append(f"the Keras model itself outputs NaN/Inf for these inputs "
+                       f"({', '.join(ref.nonfinite)}); {REAL_INPUTS_HINT}")
+    if ref.degenerate and not settings.allow_degenerate:
+        reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} is the same for every "
+                       f"sample), so parity is not demonstrated; {REAL_INPUTS_HINT}, or pass "
+                       "--allow-degenerate")
+    if not numeric_ok:
+        nan = any(c.nonfinite for c in result.outputs)
+        layout = None if nan else _layout_diagnosis(binding, target, ref, feed_layout,
+                                                    out_layouts, settings)
+        if layout:
+            reasons.append(layout)
+        else:
+            reasons += problems
+            swapped = _swapped_outputs(ref, got, result.outputs, settings, target.format)
+            reasons += swapped or ([_numeric_diagnosis(result.outputs)] if got else [])
+    result.passed = numeric_ok and not reasons
+    result.diagnosis = "; ".join(r for r in reasons if r)
+    result.seconds = time.monotonic() - t0
+    return result

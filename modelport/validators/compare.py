@@ -1,0 +1,201 @@
+"""Numeric comparison of one artifact output against the reference output.
+
+An output passes when every element satisfies ``|a - b| <= atol + rtol * |b|`` (``b`` the
+reference, as ``numpy.isclose``) and the artifact produced no NaN or Inf where the
+reference is finite. The other numbers (relative error, cosine, p99, top-1) explain a
+verdict; they do not decide it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = [
+    "Tolerance", "OutputComparison", "DTYPE_TOLERANCES", "FORMAT_TOLERANCES",
+    "resolve_tolerance", "compare_output", "is_degenerate", "barely_varies",
+]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+
+
+# defaults by the reference output's dtype; integers and booleans must match exactly
+DTYPE_TOLERANCES: dict[str, Tolerance] = {
+    "float16": Tolerance(1e-2, 1e-2),
+    "bfloat16": Tolerance(1e-2, 5e-2),
+    "float32": Tolerance(1e-4, 1e-3),
+    "float64": Tolerance(1e-4, 1e-3),  # artifacts may compute in float32
+}
+EXACT = Tolerance(0.0, 0.0)
+
+# per-format defaults that replace the dtype defaults; every runtime we ship computes in
+# float32 and stays well inside them today, so this is only the hook for a looser format
+FORMAT_TOLERANCES: dict[str, dict[str, Tolerance]] = {}
+
+# variation below this fraction of an output's magnitude is float noise, not dependence
+DEGENERATE_SPREAD = 1e-6
+
+
+def resolve_tolerance(
+    dtype: Any,
+    fmt: str = "",
+    atol: float | None = None,
+    rtol: float | None = None,
+    per_format: Mapping[str, tuple[float | None, float | None]] | None = None,
+) -> Tolerance:
+    """The tolerance for one output of one artifact.
+
+    Precedence: ``per_format[fmt]`` > ``atol``/``rtol`` > ``FORMAT_TOLERANCES`` > the
+    dtype default (exact for integers and booleans).
+    """
+    name = str(np.dtype(dtype)) if str(dtype) != "bfloat16" else "bfloat16"
+    base = FORMAT_TOLERANCES.get(fmt, {}).get(name) or DTYPE_TOLERANCES.get(name, EXACT)
+    a = base.atol if atol is None else float(atol)
+    r = base.rtol if rtol is None else float(rtol)
+    fa, fr = (per_format or {}).get(fmt, (None, None))
+    return Tolerance(a if fa is None else float(fa), r if fr is None else float(fr))
+
+
+@dataclass
+class OutputComparison:
+    """How one artifact output compares with the reference output of the same name."""
+
+    name: str
+    artifact_name: str
+    passed: bool
+    atol: float
+    rtol: float
+    shape: list[int]
+    artifact_shape: list[int] | None = None
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    mean_abs_error: float | None = None
+    p99_abs_error: float | None = None
+    min_passing_atol: float | None = None  # the smallest atol (at this rtol) that passes
+    cosine: float | None = None
+    top1_agreement: float | None = None
+    mismatched: int = 0  # elements outside the tolerance
+    nonfinite: int = 0  # NaN/Inf in the artifact where the reference is finite
+    size: int = 0
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _finite_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where both are non-finite and equal (NaN with NaN, +Inf with +Inf)."""
+    return (np.isnan(a) & np.isnan(b)) | (np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b)))
+
+
+def _is_classifier(ref: np.ndarray) -> bool:
+    return ref.ndim >= 2 and ref.shape[-1] >= 2 and ref.dtype.kind == "f"
+
+
+def compare_output(name: str, ref: np.ndarray, got: np.ndarray | None, tol: Tolerance,
+                   artifact_name: str | None = None) -> OutputComparison:
+    """Compare an artifact output ``got`` with the reference ``ref``."""
+    ref = np.asarray(ref)
+    res = OutputComparison(name, artifact_name or name, False, tol.atol, tol.rtol,
+                           list(ref.shape), size=int(ref.size))
+    if got is None:
+        res.reason = f"output {name!r} missing"
+        return res
+    got = np.asarray(got)
+    res.artifact_shape = list(got.shape)
+    if got.shape != ref.shape:
+        if got.size == ref.size and np.squeeze(got).shape == np.squeeze(ref).shape:
+            got = got.reshape(ref.shape)  # [N, 1] vs [N]: the same values
+        else:
+            res.reason = (f"output {name!r} has shape {list(got.shape)}, the model's has "
+                          f"{list(ref.shape)}")
+            return res
+    if ref.dtype.kind == "b" or got.dtype.kind == "b":
+        ref, got = ref.astype(np.int8), got.astype(np.int8)
+    a = got.astype(np.float64)
+    b = ref.astype(np.float64)
+    ref_finite = np.isfinite(b)
+    bad = ref_finite & ~np.isfinite(a)
+    res.nonfinite = int(bad.sum())
+    same_nonfinite = ~ref_finite & _finite_equal(a, b)
+    mask = ref_finite & np.isfinite(a)
+    diff = np.abs(a - b)
+    if mask.any():
+        d, bb = diff[mask], np.abs(b[mask])
+        res.max_abs_error = float(d.max())
+        res.mean_abs_error = float(d.mean())
+        res.p99_abs_error = float(np.percentile(d, 99))
+        eps = float(np.finfo(np.float32).eps)
+        res.max_rel_error = float((d / np.maximum(bb, eps)).max())
+        res.min_passing_atol = float(max(0.0, (d - tol.rtol * bb).max()))
+        av, bv = a[mask], b[mask]
+        na, nb = float(np.linalg.norm(av)), float(np.linalg.norm(bv))
+        if na == 0.0 and nb == 0.0:
+            res.cosine = 1.0
+        elif na == 0.0 or nb == 0.0:
+            res.cosine = 0.0
+        else:
+            res.cosine = float(np.clip(np.dot(av, bv) / (na * nb), -1.0, 1.0))
+    elif ref.size == 0:
+        res.max_abs_error = res.mean_abs_error = res.p99_abs_error = 0.0
+        res.max_rel_error = res.min_passing_atol = 0.0
+        res.cosine = 1.0
+    if res.nonfinite:
+        # numbers over the finite part would look good; an output with NaN has no error size
+        nan = float("nan")
+        res.max_abs_error = res.max_rel_error = res.cosine = res.min_passing_atol = nan
+        res.mean_abs_error = res.p99_abs_error = nan
+    if _is_classifier(ref) and ref_finite.all() and np.isfinite(a).all():
+        res.top1_agreement = float(np.mean(np.argmax(a, axis=-1) == np.argmax(b, axis=-1)))
+    within = np.where(mask, diff <= tol.atol + tol.rtol * np.abs(b), same_nonfinite)
+    res.mismatched = int((~within).sum())
+    res.passed = res.mismatched == 0
+    if res.nonfinite:
+        kinds = "NaN" if np.isnan(a[bad]).any() else "Inf"
+        if kinds == "NaN" and np.isinf(a[bad]).any():
+            kinds = "NaN/Inf"
+        res.reason = f"output {name!r} contains {kinds} ({res.nonfinite} of {ref.size} values)"
+    elif not res.passed:
+        res.reason = (f"output {name!r}: {res.mismatched} of {ref.size} values outside "
+                      f"atol={tol.atol:g} + rtol={tol.rtol:g}*|ref| (max abs error "
+                      f"{_g(res.max_abs_error)}; atol {_g(res.min_passing_atol)} would pass)")
+    return res
+
+
+def _g(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _spread(ref: np.ndarray) -> np.ndarray:
+    b = ref.astype(np.float64)
+    return np.abs(b - b[:1])
+
+
+def is_degenerate(ref: np.ndarray) -> bool:
+    """True when a float output is the same for every sample (up to float noise): such an
+    output does not depend on the inputs and a wrong artifact could still match it."""
+    ref = np.asarray(ref)
+    if ref.ndim == 0 or ref.shape[0] < 2 or ref.dtype.kind != "f" or ref.size == 0:
+        return False
+    b = ref.astype(np.float64)
+    if not np.isfinite(b).all():
+        return False
+    scale = max(1.0, float(np.abs(b).max()))
+    return float(_spread(b).max()) <= DEGENERATE_SPREAD * scale
+
+
+def barely_varies(ref: np.ndarray, tol: Tolerance) -> bool:
+    """True when every sample is within ``tol`` of the first: a constant artifact would pass."""
+    ref = np.asarray(ref)
+    if ref.ndim == 0 or ref.shape[0] < 2 or ref.size == 0:
+        return False
+    b = ref.astype(np.float64)
+    if not np.isfinite(b).all():
+        return False
+    return bool(np.all(_spread(b) <= tol.atol + tol.rtol * np.abs(b)))

@@ -1,0 +1,164 @@
+"""Fault injection: write broken copies of good artifacts, to prove a validator catches them.
+
+Each function reads a working artifact and writes a faulty one that still loads and runs,
+which is what makes these faults dangerous: weights scaled by a few percent, NaN outputs,
+an ONNX that reads its input as NCHW, outputs reordered or bound to the wrong names. The
+test suite uses them; they are also handy for checking a deployment pipeline's own checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "onnx_scale_weights", "onnx_nan_output", "onnx_expect_layout", "onnx_reorder_outputs",
+    "onnx_swap_output_names", "tflite_scale_weights", "pb_scale_weights",
+]
+
+
+def _onnx(src: str | Path):
+    import onnx
+
+    return onnx.load(str(src))
+
+
+def _save_onnx(model: Any, dest: str | Path) -> Path:
+    import onnx
+
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dest))
+    return Path(dest)
+
+
+def onnx_scale_weights(src: str | Path, dest: str | Path, factor: float = 1.02) -> Path:
+    """Multiply every float initializer with more than one element by ``factor``."""
+    from onnx import numpy_helper
+
+    model = _onnx(src)
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype.kind == "f" and w.size > 1:
+            init.CopyFrom(numpy_helper.from_array((w * factor).astype(w.dtype), init.name))
+    return _save_onnx(model, dest)
+
+
+def onnx_nan_output(src: str | Path, dest: str | Path, output: str | None = None) -> Path:
+    """Make one output (the first by default) NaN by adding a NaN constant before it."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = _onnx(src)
+    g = model.graph
+    vi = next(o for o in g.output if output is None or o.name == output)
+    inner = f"{vi.name}__before_nan"
+    for node in g.node:
+        node.output[:] = [inner if o == vi.name else o for o in node.output]
+        node.input[:] = [inner if i == vi.name else i for i in node.input]
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+    g.initializer.append(numpy_helper.from_array(np.array(np.nan, dtype=dtype), "nan__const"))
+    g.node.append(helper.make_node("Add", [inner, "nan__const"], [vi.name], name="inject_nan"))
+    return _save_onnx(model, dest)
+
+
+def onnx_expect_layout(src: str | Path, dest: str | Path, input_name: str | None = None,
+                       actual: str = "NHWC", expected: str = "NCHW") -> Path:
+    """An ONNX computing the same function of an input fed in ``expected`` layout.
+
+    The input (the first by default) is renamed, its declared dims are permuted, and a
+    Transpose turns the ``expected`` feed back into what the graph was built for. Fed in the
+    ``actual`` layout, the artifact answers wrongly, without any shape error when H == W == C.
+    """
+    from onnx import helper
+
+    from modelport.validators.layout import permutation
+
+    model = _onnx(src)
+    g = model.graph
+    vi = next(i for i in g.input if input_name is None or i.name == input_name)
+    name, inner = vi.name, f"{vi.name}__{actual.lower()}"
+    for node in g.node:
+        node.input[:] = [inner if i == name else i for i in node.input]
+    dims = list(vi.type.tensor_type.shape.dim)
+    copies = [type(d)() for d in dims]
+    for c, i in zip(copies, permutation(actual, expected)):
+        c.CopyFrom(dims[i])
+    del vi.type.tensor_type.shape.dim[:]
+    vi.type.tensor_type.shape.dim.extend(copies)
+    node = helper.make_node("Transpose", [name], [inner], name="inject_layout",
+                            perm=permutation(expected, actual))
+    g.node.insert(0, node)
+    return _save_onnx(model, dest)
+
+
+def onnx_reorder_outputs(src: str | Path, dest: str | Path) -> Path:
+    """Reverse the order of the graph outputs, names kept (a correct artifact still)."""
+    model = _onnx(src)
+    outs = list(model.graph.output)[::-1]
+    del model.graph.output[:]
+    model.graph.output.extend(outs)
+    return _save_onnx(model, dest)
+
+
+def onnx_swap_output_names(src: str | Path, dest: str | Path, a: str, b: str) -> Path:
+    """Swap the names of outputs ``a`` and ``b``: each name now carries the other's values."""
+    from modelport.converters.onnx import rename_values
+
+    model = _onnx(src)
+    g = model.graph
+    rename_values(g, {a: f"{a}__swap"})
+    rename_values(g, {b: a})
+    rename_values(g, {f"{a}__swap": b})
+    outs = {o.name: o for o in g.output}
+    # keep each output's declared type/shape with the values it now names
+    ta, tb = type(outs[a].type)(), type(outs[b].type)()
+    ta.CopyFrom(outs[b].type)
+    tb.CopyFrom(outs[a].type)
+    outs[a].type.CopyFrom(ta)
+    outs[b].type.CopyFrom(tb)
+    return _save_onnx(model, dest)
+
+
+def tflite_scale_weights(src: str | Path, dest: str | Path, factor: float = 1.02) -> Path:
+    """Multiply every float32 constant tensor with more than one element by ``factor``."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = Path(src).read_bytes()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    done: set[int] = set()
+    for sub in model.subgraphs or []:
+        for t in sub.tensors or []:
+            buf = model.buffers[t.buffer] if t.buffer else None
+            if t.type != schema.TensorType.FLOAT32 or buf is None or buf.data is None \
+                    or t.buffer in done:
+                continue
+            w = np.frombuffer(bytes(bytearray(buf.data)), dtype=np.float32)
+            if w.size > 1:
+                buf.data = np.frombuffer((w * np.float32(factor)).astype(np.float32).tobytes(),
+                                         dtype=np.uint8)
+                done.add(t.buffer)
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    Path(dest).write_bytes(bytes(builder.Output()))
+    return Path(dest)
+
+
+def pb_scale_weights(src: str | Path, dest: str | Path, factor: float = 1.02) -> Path:
+    """Multiply every float Const with more than one element in a frozen graph by ``factor``."""
+    import tensorflow as tf
+
+    from modelport.converters.frozen_pb import read_graph_def
+
+    gd = read_graph_def(src)
+    for node in gd.node:
+        if node.op != "Const" or node.attr["dtype"].type not in (tf.float32.as_datatype_enum,
+                                                                 tf.float64.as_datatype_enum):
+            continue
+        w = tf.make_ndarray(node.attr["value"].tensor)
+        if w.size > 1:
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto((w * factor).astype(w.dtype)))
+    Path(dest).write_bytes(gd.SerializeToString())
+    return Path(dest)

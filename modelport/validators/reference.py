@@ -1,0 +1,124 @@
+"""The reference side: the Keras model run once on the feeds, and what its answers say
+about how much a comparison can prove (degenerate outputs, NaN, invisible layouts)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from modelport.errors import UserInputError
+from modelport.validators.compare import Tolerance, barely_varies, is_degenerate
+from modelport.validators.layout import flipped, is_symmetric, shape_conflicts, to_layout
+
+__all__ = ["Reference", "DEGENERATE", "run_reference", "check_outputs", "layout_warnings"]
+
+log = logging.getLogger(__name__)
+
+DEGENERATE = "degenerate: outputs do not depend on the inputs"
+
+
+@dataclass
+class Reference:
+    """The feeds (model layout; the last row is the layout probe when ``probe``) and the
+    Keras model's outputs on them."""
+
+    feeds: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    samples: int
+    probe: bool
+    layouts: dict[str, str | None]  # the layout each input is reasoned about in
+    degenerate: list[str] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_reference(predict: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+                  feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
+    """``predict(feeds)``; a failure means the feeds do not suit the model (exit code 2).
+
+    Raises:
+        UserInputError: the model cannot run on these feeds or misses an output.
+    """
+    try:
+        out = predict(feeds)
+    except Exception as e:  # whatever Keras/TF raise for bad shapes or values
+        log.debug("reference failed", exc_info=True)
+        shapes = {k: list(v.shape) for k, v in feeds.items()}
+        msg = (str(e).strip().splitlines() or [""])[0][:300]
+        raise UserInputError(f"the Keras model cannot run on inputs of shape {shapes} "
+                             f"({type(e).__name__}: {msg}); set the free dimensions with "
+                             "--shape NAME=D1,D2,... or supply arrays with --inputs") from None
+    missing = [n for n in output_names if n not in out]
+    if missing:
+        raise UserInputError(f"the Keras model did not produce output(s) {missing}")
+    return {n: np.asarray(out[n]) for n in output_names}
+
+
+def check_outputs(ref: Reference, tolerance: Callable[[Any], Tolerance]) -> None:
+    """Fill ``ref.nonfinite``, ``ref.degenerate`` and warnings about weak evidence."""
+    rows = next(iter(ref.feeds.values())).shape[0] if ref.feeds else 0
+    for name, y in ref.outputs.items():
+        if y.dtype.kind in "fc" and not np.isfinite(y).all():
+            ref.nonfinite.append(name)
+            continue
+        if rows < 2:
+            continue
+        if is_degenerate(y):
+            ref.degenerate.append(name)
+        elif y.dtype.kind in "iub" and np.all(y == y[:1]):
+            ref.warnings.append(f"output {name!r} is the same for every sample; it cannot "
+                                "tell a correct artifact from a wrong one")
+        elif barely_varies(y, tolerance(y.dtype)):
+            ref.warnings.append(f"output {name!r} varies across samples by less than the "
+                                "tolerance: a constant artifact would pass it; supply real "
+                                "inputs with --inputs")
+    if rows < 2:
+        ref.warnings.append("only one sample: whether the outputs depend on the inputs "
+                            "was not checked")
+
+
+def layout_warnings(feeds: Mapping[str, np.ndarray], layouts: Mapping[str, str | None],
+                    predict: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+                    specs: Mapping[str, Any], tolerance: Callable[[Any], Tolerance]) -> list[str]:
+    """Inputs whose layout a comparison could not verify.
+
+    A symmetric shape (H == W == C) lets a transposed feed fit, so only values can expose a
+    layout bug; if transposing the input does not even change the reference output, a
+    layout bug cannot be seen at all.
+    """
+    warnings: list[str] = []
+    probe = {k: v[-1:] for k, v in feeds.items()}  # the layout probe row
+    base: dict[str, np.ndarray] | None = None
+    for name, layout in layouts.items():
+        other = flipped(layout)
+        if other is None:
+            continue
+        x = probe[name]
+        moved = to_layout(x, layout, other)
+        symmetric = is_symmetric(x.shape, layout)
+        if symmetric:
+            dims = "x".join(str(d) for d in x.shape[1:])
+            warnings.append(f"input {name!r} has a symmetric shape ({dims}, H == W == C): "
+                            f"its layout is unverified by shape, a transposed ({other}) feed fits "
+                            "as well; "
+                            "only the values (layout probe) tell the layouts apart")
+        elif shape_conflicts(moved.shape, getattr(specs.get(name), "shape", None)):
+            continue  # the shape alone exposes a wrong layout
+        try:
+            if base is None:
+                base = predict(probe)
+            alt = predict({**probe, name: moved})
+        except Exception:  # the model refuses the transposed shape: shapes tell them apart
+            log.debug("transposed reference run failed", exc_info=True)
+            continue
+        same = all(np.asarray(alt[k]).shape == np.asarray(v).shape and np.allclose(
+            alt[k], v, atol=tolerance(np.asarray(v).dtype).atol,
+            rtol=tolerance(np.asarray(v).dtype).rtol, equal_nan=True) for k, v in base.items())
+        if same:
+            warnings.append(f"input {name!r}: layout unverified, transposing it ({layout} -> "
+                            f"{other}) does not change the Keras model's output, so an artifact "
+                            "that reads it in the wrong layout would not be caught")
+    return warnings

@@ -1,0 +1,175 @@
+"""The validation report: per-artifact verdicts, the JSON form and the terminal table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import EXIT_MISMATCH, EXIT_OK
+from modelport.validators.compare import OutputComparison
+
+__all__ = ["ArtifactResult", "ValidationReport", "format_report", "write_json"]
+
+
+def _clean(x: Any) -> Any:
+    """JSON has no NaN/Inf: report them as null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _worst(values: list[float | None], pick=max) -> float | None:
+    known = [v for v in values if v is not None]
+    if any(math.isnan(v) for v in known):
+        return float("nan")  # an output with NaN/Inf has no meaningful error size
+    return pick(known) if known else None
+
+
+@dataclass
+class ArtifactResult:
+    """The verdict on one artifact; the error numbers are the worst over its outputs."""
+
+    artifact: str
+    format: str
+    passed: bool = False
+    outputs: list[OutputComparison] = field(default_factory=list)
+    diagnosis: str = ""
+    layout: dict[str, str] = field(default_factory=dict)  # the layout it was fed in
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def max_abs_error(self) -> float | None:
+        return _worst([o.max_abs_error for o in self.outputs])
+
+    @property
+    def max_rel_error(self) -> float | None:
+        return _worst([o.max_rel_error for o in self.outputs])
+
+    @property
+    def mean_abs_error(self) -> float | None:
+        return _worst([o.mean_abs_error for o in self.outputs])
+
+    @property
+    def p99_abs_error(self) -> float | None:
+        return _worst([o.p99_abs_error for o in self.outputs])
+
+    @property
+    def min_passing_atol(self) -> float | None:
+        """The smallest atol (at the rtol used) with which every output would pass."""
+        return _worst([o.min_passing_atol for o in self.outputs])
+
+    @property
+    def cosine(self) -> float | None:
+        return _worst([o.cosine for o in self.outputs], min)
+
+    @property
+    def top1_agreement(self) -> float | None:
+        return _worst([o.top1_agreement for o in self.outputs], min)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({
+            "artifact": self.artifact, "format": self.format, "passed": self.passed,
+            "max_abs_error": self.max_abs_error, "max_rel_error": self.max_rel_error,
+            "mean_abs_error": self.mean_abs_error, "p99_abs_error": self.p99_abs_error,
+            "min_passing_atol": self.min_passing_atol, "cosine": self.cosine,
+            "top1_agreement": self.top1_agreement, "diagnosis": self.diagnosis,
+            "layout": dict(self.layout), "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+            "outputs": [o.to_dict() for o in self.outputs],
+        })
+
+
+@dataclass
+class ValidationReport:
+    """Everything ``validate`` found; ``passed`` only when every artifact passed.
+
+    ``warnings`` holds the run's warnings and, prefixed with the artifact path, each
+    artifact's own (also kept on its result).
+    """
+
+    model: str
+    results: list[ArtifactResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    samples: int = 0
+    probe: bool = True
+    seed: int | None = None
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> shape, dtype
+    degenerate: list[str] = field(default_factory=list)  # outputs that ignore the inputs
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.passed else EXIT_MISMATCH
+
+    def result(self, fmt: str) -> ArtifactResult | None:
+        """The first result for format ``fmt`` (convenient when there is one per format)."""
+        return next((r for r in self.results if r.format == fmt), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({
+            "passed": self.passed, "model": self.model,
+            "results": [r.to_dict() for r in self.results],
+            "warnings": list(self.warnings), "samples": self.samples,
+            "layout_probe": self.probe, "seed": self.seed, "inputs": self.inputs,
+            "degenerate_outputs": list(self.degenerate),
+        })
+
+
+def write_json(report: ValidationReport, path: str | Path) -> Path:
+    from modelport.atomic import atomic_path
+
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    return p
+
+
+def _num(x: float | None, cosine: bool = False) -> str:
+    if x is None:
+        return "-"
+    if math.isnan(x):
+        return "nan"
+    if cosine:
+        return f"{x:.6f}"
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def format_report(report: ValidationReport) -> str:
+    """A table (one row per artifact), then the diagnoses of failures and the warnings."""
+    rows = [("artifact", "format", "result", "max abs", "max rel", "p99 abs", "cosine",
+             "top-1", "atol to pass")]
+    for r in report.results:
+        top1 = "-" if r.top1_agreement is None else f"{r.top1_agreement:.0%}"
+        rows.append((r.artifact, r.format, "PASS" if r.passed else "FAIL",
+                     _num(r.max_abs_error), _num(r.max_rel_error), _num(r.p99_abs_error),
+                     _num(r.cosine, True), top1, _num(r.min_passing_atol)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failed = [r for r in report.results if not r.passed]
+    for r in failed:
+        lines.append(f"FAIL {r.artifact}: {r.diagnosis or 'outputs differ'}")
+        for o in r.outputs:
+            if not o.passed and o.reason and o.reason not in r.diagnosis:
+                lines.append(f"    {o.reason}")
+    if report.warnings:
+        lines.append("warnings:")
+        lines += [f"  - {w}" for w in report.warnings]
+    feed = f"{report.samples} sample(s)" + (" + 1 layout probe" if report.probe else "")
+    seed = "" if report.seed is None else f", seed {report.seed}"
+    n_ok = len(report.results) - len(failed)
+    verdict = "PASSED" if report.passed else "FAILED"
+    lines.append(f"{verdict}: {n_ok} of {len(report.results)} artifact(s) match the Keras "
+                 f"model ({feed}{seed})")
+    return "\n".join(lines)

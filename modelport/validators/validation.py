@@ -1,0 +1,153 @@
+"""``validate``: the same inputs through the Keras model and every artifact, one verdict each.
+
+The model is loaded once and run once on the feeds (the seeded or user samples plus one
+layout probe row); each artifact then runs in its own runtime on those very arrays,
+transposed only where its manifest declares another layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from modelport.errors import UserInputError
+from modelport.validators.artifacts import Target, discover
+from modelport.validators.check import Settings, check_artifact
+from modelport.validators.inputs import (
+    batch_size, conform_inputs, generate_inputs, layout_probe, load_inputs, save_inputs,
+)
+from modelport.validators.layout import implied_layout, is_layout
+from modelport.validators.reference import (
+    DEGENERATE, Reference, check_outputs, layout_warnings, run_reference,
+)
+from modelport.validators.report import ValidationReport
+
+__all__ = ["validate"]
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+InputsArg = PathLike | Mapping[str, np.ndarray] | np.ndarray | None
+
+
+def validate(
+    model: Any,
+    artifacts: PathLike | Sequence[PathLike],
+    *,
+    inputs: InputsArg = None,
+    samples: int = 4,
+    seed: int = 0,
+    atol: float | None = None,
+    rtol: float | None = None,
+    tolerances: Mapping[str, tuple[float | None, float | None]] | None = None,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    allow_degenerate: bool = False,
+    save_inputs_to: PathLike | None = None,
+    probe: bool = True,
+    custom_objects: Any = None,
+    trust_lambda: bool = False,
+) -> ValidationReport:
+    """Compare every artifact with the Keras model on identical inputs.
+
+    Args:
+        model: a ``.h5``/``.keras`` path or an already loaded ``SourceModel``.
+        artifacts: artifact paths and/or directories (a directory means every artifact
+            in it, with the layouts its ``*.manifest.json`` declares).
+        inputs: a ``.npz`` (arrays by input name) or ``.npy`` path, a dict of arrays, or
+            one array for a single-input model; ``None`` generates seeded inputs.
+        samples: how many samples to generate (ignored with ``inputs``).
+        seed: the generator's seed.
+        atol, rtol: override the per-dtype defaults (float32: 1e-4 and 1e-3).
+        tolerances: per-format ``(atol, rtol)`` overrides, either may be ``None``.
+        shapes: concrete shapes for inputs with unknown dimensions, by input name.
+        allow_degenerate: pass artifacts even when the model's outputs ignore the inputs.
+        save_inputs_to: write the inputs used (without the probe row) to this ``.npz``.
+        probe: add the layout probe row (values that encode their own position).
+        custom_objects, trust_lambda: as for ``modelport.source.load``.
+
+    Returns:
+        The report; ``report.passed`` and ``report.exit_code`` give the verdict.
+
+    Raises:
+        UserInputError: the model, an artifact path or the inputs are unusable.
+    """
+    from modelport.source import SourceModel, load
+
+    if samples < 1:
+        raise UserInputError(f"--samples must be at least 1, not {samples}")
+    source = model if isinstance(model, SourceModel) else load(
+        model, custom_objects=custom_objects, trust_lambda=trust_lambda)
+    paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
+    if not paths:
+        raise UserInputError("no artifacts given; pass artifact files or a directory of them")
+    targets, warnings = discover(paths, source.stem)
+
+    specs = source.inputs
+    if inputs is None:
+        feeds = generate_inputs(specs, samples, seed, source.embedding_vocab,
+                                {k: list(v) for k, v in (shapes or {}).items()}, source.layout)
+    elif isinstance(inputs, (str, os.PathLike)):
+        feeds = load_inputs(inputs, specs)
+    else:
+        feeds = conform_inputs(inputs, specs)
+    n = batch_size(feeds)
+    if save_inputs_to is not None:
+        saved = save_inputs(save_inputs_to, feeds)
+        log.info("inputs saved to %s", saved)
+    if probe:
+        extra = layout_probe(specs, feeds, source.embedding_vocab)
+        feeds = {k: np.concatenate([v, extra[k]]) for k, v in feeds.items()}
+
+    settings = Settings(atol, rtol, dict(tolerances or {}), allow_degenerate)
+    outputs = run_reference(source.predict, feeds, source.output_names)
+    layouts = {t.name: implied_layout(source.layout.get(t.name), len(t.shape or []), t.dtype)
+               for t in specs}
+    ref = Reference(feeds, outputs, n, probe, layouts)
+    check_outputs(ref, settings.tolerance)
+    warnings += ref.warnings
+    if probe:
+        # only inputs the model gives a layout; a "none" input is transposed only to
+        # explain a failure
+        with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
+        warnings += layout_warnings(feeds, with_layout, source.predict,
+                                    {t.name: t for t in specs}, settings.tolerance)
+    if ref.degenerate and allow_degenerate:
+        warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
+                        "demonstrated (allowed by --allow-degenerate)")
+
+    report = ValidationReport(
+        model=str(source.path), warnings=warnings, samples=n, probe=probe,
+        seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
+        inputs={k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.items()},
+    )
+    out_model_layouts = _output_layouts(source)
+    for target in targets:
+        log.info("validating %s (%s)", target.path, target.format)
+        result = check_artifact(target, ref, settings, _out_layouts(target, out_model_layouts))
+        report.results.append(result)
+        report.warnings += [f"{target.path}: {w}" for w in result.warnings]
+    return report
+
+
+def _output_layouts(source: Any) -> dict[str, str]:
+    from modelport.layout import describe_layout
+
+    return describe_layout(source.outputs, source.data_format)
+
+
+def _out_layouts(target: Target, model: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Outputs the manifest declares in another layout than the model's (NCHW ONNX heads)."""
+    declared = target.declared_layout or {}
+    return {name: (declared[name], layout) for name, layout in model.items()
+            if is_layout(declared.get(name)) and is_layout(layout)
+            and declared[name] != layout and len(declared[name]) == len(layout)}
+
+
+def saved_path(path: PathLike) -> Path:
+    """Where ``save_inputs_to`` ends up (``.npz`` appended when missing)."""
+    p = Path(path)
+    return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
