@@ -1,0 +1,148 @@
+"""Models the validator tests break on purpose, each built and converted once per session.
+
+Every model's outputs depend strongly on its input (except ``degenerate``, by design), so a
+wrong artifact cannot pass by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest
+
+
+@dataclass
+class Built:
+    model: Path  # the .keras file
+    source: Any  # its SourceModel, loaded once
+    out: Path  # directory with the artifacts and the manifest
+
+    def artifact(self, fmt: str) -> Path:
+        from modelport import converters
+
+        return converters.artifact_path(self.out, self.model.stem, fmt)
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / f"{self.model.stem}.manifest.json"
+
+
+def _symmetric(path: Path) -> None:
+    """8x8x8 NHWC input (H == W == C) and two outputs of the same shape."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(11)
+    inp = keras.Input((8, 8, 8), name="image")
+    x = layers.Conv2D(6, 3, padding="same", activation="tanh", name="conv")(inp)
+    x = layers.Flatten(name="flat")(x)
+    probs = layers.Dense(5, activation="softmax", name="probs")(x)
+    aux = layers.Dense(5, name="aux")(x)
+    keras.Model(inp, [probs, aux], name="sym").save(path)
+
+
+def _degenerate(path: Path) -> None:
+    """A model whose output ignores its input: a zero kernel and a non-zero bias."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((6,), name="features")
+    out = layers.Dense(3, kernel_initializer="zeros", bias_initializer="ones", name="score")(inp)
+    keras.Model(inp, out, name="deg").save(path)
+
+
+def _channels_first(path: Path) -> None:
+    """A channels_first CNN with a non-square input (C=3, H=10, W=6)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(12)
+    inp = keras.Input((3, 10, 6), name="pixels")
+    x = layers.Conv2D(4, 3, data_format="channels_first", activation="tanh", name="conv")(inp)
+    x = layers.Flatten(name="flat")(x)
+    out = layers.Dense(4, name="logits")(x)
+    keras.Model(inp, out, name="cf").save(path)
+
+
+def _invariant(path: Path) -> None:
+    """Output = sum of the 4x4x4 input: any transposition of the input gives the same answer."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((4, 4, 4), name="cube")
+    x = layers.Conv2D(2, 1, kernel_initializer="ones", name="conv")(inp)  # gives it a layout
+    x = layers.Flatten(name="flat")(x)
+    out = layers.Dense(2, kernel_initializer="ones", name="total")(x)
+    keras.Model(inp, out, name="inv").save(path)
+
+
+_BUILDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "sym": (_symmetric, "all"),
+    "deg": (_degenerate, "onnx"),
+    "cf": (_channels_first, "onnx"),
+    "inv": (_invariant, "onnx"),
+}
+
+
+class _Models:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._memo: dict[str, Built] = {}
+
+    def get(self, name: str) -> Built:
+        if name not in self._memo:
+            from modelport.conversion import convert
+            from modelport.source import load
+
+            build, formats = _BUILDERS[name]
+            path = self.root / f"{name}.keras"
+            build(path)
+            source = load(path)
+            out = self.root / f"{name}-out"
+            manifest = convert(source, out, formats=formats)
+            assert manifest.ok, [a.error for a in manifest.artifacts]
+            self._memo[name] = Built(path, source, out)
+        return self._memo[name]
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> _Models:
+    return _Models(tmp_path_factory.mktemp("validator-models"))
+
+
+def copy_with_manifest(built: Built, dest: Path, fmt: str, artifact: Path | None = None,
+                       layout: dict[str, str] | None = None,
+                       input_shapes: dict[str, list] | None = None) -> Path:
+    """A directory holding one artifact (``artifact`` or the good one) under its usual
+    name, and a manifest listing only it, optionally declaring another layout."""
+    dest.mkdir(parents=True, exist_ok=True)
+    good = built.artifact(fmt)
+    target = dest / good.name
+    src = artifact or good
+    if src.is_dir():
+        shutil.copytree(src, target)
+    else:
+        shutil.copyfile(src, target)
+    data = json.loads(built.manifest.read_text())
+    record = next(a for a in data["artifacts"] if a["format"] == fmt)
+    if layout:
+        record["layout"] = {**record["layout"], **layout}
+    for t in record["inputs"]:
+        if input_shapes and t["name"] in input_shapes:
+            t["shape"] = input_shapes[t["name"]]
+    data["artifacts"] = [record]
+    (dest / built.manifest.name).write_text(json.dumps(data))
+    return dest
+
+
+@pytest.fixture
+def with_manifest() -> Callable[..., Path]:
+    """``copy_with_manifest`` for tests (conftest modules are not importable by name)."""
+    return copy_with_manifest
