@@ -1,0 +1,234 @@
+"""The validator against artifacts broken on purpose: each fault must be caught, named and
+explained; a correct set must pass."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from modelport import converters
+from modelport.errors import UserInputError
+from modelport.validators import faults
+from modelport.validators.inputs import generate_inputs, layout_probe
+from modelport.validators.validation import validate
+
+FORMATS = converters.FORMAT_NAMES
+
+
+def _only(report):
+    assert len(report.results) == 1, [r.artifact for r in report.results]
+    return report.results[0]
+
+
+def test_correct_set_passes(models):
+    sym = models.get("sym")
+    report = validate(sym.source, sym.out)
+    assert sorted(r.format for r in report.results) == sorted(FORMATS)
+    for r in report.results:
+        assert r.passed, (r.format, r.diagnosis)
+        assert [o.name for o in r.outputs] == ["probs", "aux"]
+        assert r.max_abs_error < 1e-4 and r.cosine > 0.99999 and r.top1_agreement == 1.0
+    assert report.passed and report.exit_code == 0
+    # the symmetric 8x8x8 input: a layout bug would not show in shapes, and the report says so
+    assert any("symmetric" in w and "unverified" in w for w in report.warnings)
+    d = json.loads(json.dumps(report.to_dict()))
+    assert d["passed"] is True and len(d["results"]) == 4
+
+
+@pytest.mark.parametrize("fmt,inject", [
+    ("onnx", faults.onnx_scale_weights),
+    ("tflite", faults.tflite_scale_weights),
+    ("pb", faults.pb_scale_weights),
+])
+def test_weights_perturbed_by_two_percent_in_one_format(models, tmp_path, fmt, inject):
+    sym = models.get("sym")
+    out = tmp_path / "out"
+    shutil.copytree(sym.out, out)
+    bad = converters.artifact_path(out, sym.model.stem, fmt)
+    inject(sym.artifact(fmt), bad, 1.02)  # replaces the artifact the manifest lists
+    report = validate(sym.source, out)
+    verdicts = {r.format: r.passed for r in report.results}
+    assert verdicts == {f: f != fmt for f in FORMATS}
+    r = report.result(fmt)
+    assert "outside atol" in r.diagnosis and "expects" not in r.diagnosis
+    assert r.max_abs_error > 1e-3 and r.min_passing_atol > 1e-4
+    assert report.exit_code == 1
+
+
+@pytest.mark.parametrize("output", ["probs", "aux"])
+def test_nan_output_fails_and_is_named(models, tmp_path, output):
+    sym = models.get("sym")
+    bad = faults.onnx_nan_output(sym.artifact("onnx"), tmp_path / "nan.onnx", output)
+    r = _only(validate(sym.source, bad, allow_degenerate=True, atol=1e3, rtol=1e3))
+    assert not r.passed
+    assert f"output {output!r} contains NaN" in r.diagnosis
+    assert r.to_dict()["max_abs_error"] is None  # strict JSON, no NaN literal
+
+
+def test_symmetric_nchw_onnx_fails_and_names_nchw(models, tmp_path):
+    sym = models.get("sym")
+    bad = faults.onnx_expect_layout(sym.artifact("onnx"), tmp_path / "nchw.onnx",
+                                    actual="NHWC", expected="NCHW")
+    report = validate(sym.source, bad)
+    r = _only(report)
+    assert not r.passed
+    assert r.diagnosis.startswith("artifact expects NCHW input but the model is NHWC")
+    assert r.layout == {"image": "NHWC"}  # judged in the declared layout only
+    assert any("no manifest" in w for w in report.warnings)
+
+
+def test_declared_nchw_layout_is_fed_transposed(models, tmp_path, with_manifest):
+    sym = models.get("sym")
+    nchw = faults.onnx_expect_layout(sym.artifact("onnx"), tmp_path / "nchw.onnx")
+    # the same NCHW artifact passes once its manifest declares the layout...
+    good = with_manifest(sym, tmp_path / "declared", "onnx", nchw, layout={"image": "NCHW"})
+    r = _only(validate(sym.source, good))
+    assert r.passed, r.diagnosis
+    assert r.layout == {"image": "NCHW"}
+    # ...and a plain NHWC artifact whose manifest wrongly declares NCHW fails, explained
+    lying = with_manifest(sym, tmp_path / "lying", "onnx", layout={"image": "NCHW"})
+    r = _only(validate(sym.source, lying))
+    assert not r.passed
+    assert "artifact expects NHWC input but its manifest declares NCHW" in r.diagnosis
+
+
+def test_same_arrays_reach_every_format(models, tmp_path, with_manifest, monkeypatch):
+    """Every runner receives the very same arrays; only a declared layout transposes them."""
+    import modelport.validators.check as check
+
+    sym = models.get("sym")
+    nchw = faults.onnx_expect_layout(sym.artifact("onnx"), tmp_path / "nchw.onnx")
+    declared = with_manifest(sym, tmp_path / "declared", "onnx", nchw, layout={"image": "NCHW"})
+    seen: dict[str, list[dict[str, np.ndarray]]] = {}
+    real_open = check.open_runner
+
+    def recording_open(path, fmt):
+        runner = real_open(path, fmt)
+        real_run = runner.run
+
+        def run(feeds):
+            seen.setdefault(path, []).append({k: np.array(v) for k, v in feeds.items()})
+            return real_run(feeds)
+
+        runner.run = run
+        return runner
+
+    monkeypatch.setattr(check, "open_runner", recording_open)
+    report = validate(sym.source, [sym.out, declared], samples=3, seed=9)
+    assert report.passed, [(r.artifact, r.diagnosis) for r in report.results]
+    want = generate_inputs(sym.source.inputs, 3, 9, sym.source.embedding_vocab, None,
+                           sym.source.layout)["image"]
+    want = np.concatenate([want, layout_probe(sym.source.inputs, {"image": want})["image"]])
+    assert len(seen) == 5
+    for path, calls in seen.items():
+        fed = np.concatenate([c["image"] for c in calls])
+        expected = want.transpose(0, 3, 1, 2) if path.startswith(str(declared)) else want
+        np.testing.assert_array_equal(fed, expected, err_msg=path)
+
+
+def test_degenerate_model_fails_unless_allowed(models):
+    deg = models.get("deg")
+    report = validate(deg.source, deg.out)
+    r = _only(report)
+    assert not r.passed and r.max_abs_error < 1e-6  # the artifact matches, yet proves nothing
+    assert "degenerate: outputs do not depend on the inputs" in r.diagnosis
+    assert "--inputs" in r.diagnosis
+    assert report.degenerate == ["score"]
+    allowed = validate(deg.source, deg.out, allow_degenerate=True)
+    assert allowed.passed
+    assert any("degenerate" in w for w in allowed.warnings)
+
+
+def test_outputs_reordered_but_named_pass(models, tmp_path):
+    sym = models.get("sym")
+    reordered = faults.onnx_reorder_outputs(sym.artifact("onnx"), tmp_path / "reordered.onnx")
+    runner = converters.get("onnx").load(reordered)
+    assert [t.name for t in runner.outputs] == ["aux", "probs"]
+    tfl = converters.get("tflite").load(sym.artifact("tflite"))
+    assert [t.name for t in tfl.outputs] != ["probs", "aux"], "TFLite kept the order"
+    # both outputs have the same shape: pairing by position would compare probs with aux
+    report = validate(sym.source, [reordered, sym.artifact("tflite")])
+    assert report.passed, [r.diagnosis for r in report.results]
+    assert not any("position" in w for w in report.warnings)
+
+
+def test_outputs_bound_to_swapped_names_fail(models, tmp_path):
+    sym = models.get("sym")
+    bad = faults.onnx_swap_output_names(sym.artifact("onnx"), tmp_path / "swapped.onnx",
+                                        "probs", "aux")
+    r = _only(validate(sym.source, bad))
+    assert not r.passed
+    assert "output 'probs' holds the values of the model's 'aux'" in r.diagnosis
+
+
+def test_unnamed_outputs_are_matched_by_position_with_a_warning(models, tmp_path):
+    import onnx
+
+    from modelport.converters.onnx import rename_values
+
+    sym = models.get("sym")
+    model = onnx.load(str(sym.artifact("onnx")))
+    rename_values(model.graph, {"probs": "Identity:0", "aux": "Identity_1:0"})
+    onnx.save(model, str(tmp_path / "unnamed.onnx"))
+    report = validate(sym.source, tmp_path / "unnamed.onnx")
+    assert _only(report).passed
+    assert any("matched by position" in w for w in report.warnings)
+
+
+def test_channels_first_model_checks_declared_shapes(models, tmp_path, with_manifest):
+    cf = models.get("cf")
+    assert cf.source.layout == {"pixels": "NCHW"}
+    assert validate(cf.source, cf.out).passed
+    nhwc = faults.onnx_expect_layout(cf.artifact("onnx"), tmp_path / "nhwc.onnx",
+                                     actual="NCHW", expected="NHWC")
+    r = _only(validate(cf.source, nhwc))
+    assert not r.passed
+    assert "artifact expects NHWC input but the model is NCHW" in r.diagnosis
+    declared = with_manifest(cf, tmp_path / "declared", "onnx", nhwc,
+                             layout={"pixels": "NHWC"}, input_shapes={"pixels": [None, 10, 6, 3]})
+    assert _only(validate(cf.source, declared)).passed
+
+
+def test_layout_that_cannot_be_seen_is_reported_unverified(models):
+    inv = models.get("inv")
+    report = validate(inv.source, inv.out)
+    assert report.passed
+    assert any("'cube': layout unverified" in w and "does not change" in w
+               for w in report.warnings)
+    sym = models.get("sym")
+    assert not any("does not change" in w for w in validate(sym.source, sym.artifact("onnx")).warnings)
+
+
+def test_broken_artifact_file_is_a_failure_not_a_crash(models, tmp_path):
+    sym = models.get("sym")
+    (tmp_path / "junk.onnx").write_bytes(b"\x00not an onnx model")
+    r = _only(validate(sym.source, tmp_path / "junk.onnx"))
+    assert not r.passed and r.diagnosis.startswith("cannot load it")
+
+
+def test_unusable_input_raises(models, tmp_path):
+    sym = models.get("sym")
+    with pytest.raises(UserInputError, match="no such file"):
+        validate(sym.source, tmp_path / "absent.onnx")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="no artifacts"):
+        validate(sym.source, tmp_path / "empty")
+    (tmp_path / "model.txt").write_text("x")
+    with pytest.raises(UserInputError, match="not an artifact"):
+        validate(sym.source, tmp_path / "model.txt")
+    np.savez(tmp_path / "wrong.npz", image=np.ones((2, 8, 8, 3), np.float32))
+    with pytest.raises(UserInputError, match="shape"):
+        validate(sym.source, sym.artifact("onnx"), inputs=tmp_path / "wrong.npz")
+
+
+def test_saved_inputs_replay_the_same_run(models, tmp_path):
+    sym = models.get("sym")
+    first = validate(sym.source, sym.artifact("onnx"), samples=3, seed=4,
+                     save_inputs_to=tmp_path / "inputs.npz")
+    again = validate(sym.source, sym.artifact("onnx"), inputs=tmp_path / "inputs.npz")
+    a, b = first.results[0].to_dict(), again.results[0].to_dict()
+    assert a["max_abs_error"] == b["max_abs_error"] and a["outputs"] == b["outputs"]
+    assert again.samples == 3 and again.seed is None
