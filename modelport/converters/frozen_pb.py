@@ -10,7 +10,8 @@ import numpy as np
 
 from modelport.atomic import atomic_path
 from modelport.converters.base import (
-    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, source_tensors,
+    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, np_dtype,
+    source_tensors,
 )
 from modelport.errors import ConversionError, ModelFileError
 
@@ -203,6 +204,28 @@ def load(path: str | Path) -> Runner:
 def describe(path: str | Path, nodes: bool = True) -> Description:
     gd = read_graph_def(path)
     inputs, outputs = io_of(gd)
+    _infer_io(gd, inputs + outputs)
     return Description(NAME, str(path), inputs, outputs, graph_nodes(gd) if nodes else [],
                        {"node_count": len(gd.node),
                         "functions": [f.signature.name for f in gd.library.function]})
+
+
+def _infer_io(gd: Any, tensors: list[TensorInfo]) -> None:
+    """Fill unknown shapes and dtypes from TensorFlow's shape inference (a frozen graph
+    rarely stores ``_output_shapes``, so outputs would otherwise show no shape)."""
+    if all(t.shape is not None and t.dtype for t in tensors):
+        return
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    try:
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(gd, name="")
+    except Exception:  # e.g. ops this TensorFlow lacks: keep what the proto says
+        return
+    for t in tensors:
+        tensor = graph.get_tensor_by_name(t.name)
+        if t.shape is None and tensor.shape.rank is not None:
+            t.shape = [None if d is None else int(d) for d in tensor.shape.as_list()]
+        if not t.dtype:
+            t.dtype = np_dtype(tensor.dtype)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from modelport.atomic import atomic_path
+from modelport.errors import ModelFileError
 from modelport.converters.base import (
     ArtifactRecord, ConvertOptions, Description, Runner, TensorInfo, np_dtype, source_tensors,
 )
@@ -92,7 +93,13 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
     from modelport.converters.frozen_pb import graph_nodes, proto_dtype, proto_shape
 
     sm = saved_model_pb2.SavedModel()
-    sm.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    try:
+        sm.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    except Exception as e:  # protobuf's DecodeError, or a saved_model.pbtxt-only directory
+        raise ModelFileError(f"{path}: saved_model.pb cannot be parsed ({e}); the SavedModel "
+                             "is damaged or incomplete") from None
+    if not sm.meta_graphs:
+        raise ModelFileError(f"{path}: the SavedModel holds no meta graph; re-export it")
     meta = sm.meta_graphs[0]
     sigs = {}
     first: tuple[list[TensorInfo], list[TensorInfo]] = ([], [])

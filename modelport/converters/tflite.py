@@ -119,13 +119,19 @@ def _op_names(data: bytes) -> list[str]:
 
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
-           6: "bool", 7: "int16", 9: "int8", 10: "float64"}
+           6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128",
+           12: "uint64", 13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4",
+           18: "bfloat16", 19: "int2", 20: "uint4", 21: "float8_e4m3fn", 22: "float8_e5m2"}
 
 
 def describe(path: str | Path, nodes: bool = True) -> Description:
     """Signatures, every tensor (shape, dtype, quantization) and the op list; no TensorFlow."""
     data = Path(path).read_bytes()
-    model = _model(data)
+    try:
+        model = _model(data)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}; pass a .tflite file written by a TFLite "
+                             "converter") from None
     subgraphs = model.subgraphs or []
     main = subgraphs[0] if subgraphs else None
 
