@@ -83,7 +83,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         tolerances=parse_tolerances(getattr(args, "tolerance", [])),
         shapes=parse_shape_overrides(getattr(args, "shape", [])),
         allow_degenerate=getattr(args, "allow_degenerate", False),
-        save_inputs_to=getattr(args, "save_inputs", None),
+        save_inputs=getattr(args, "save_inputs", None),
         probe=getattr(args, "layout_probe", True),
         custom_objects=getattr(args, "custom_objects", None) or None,
         trust_lambda=getattr(args, "trust_lambda", False),

@@ -126,12 +126,20 @@ class ValidationReport:
         })
 
 
+    def to_json(self) -> str:
+        """Strict JSON (NaN and Inf are reported as null)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    def write_json(self, path: str | Path) -> Path:
+        return write_json(self, path)
+
+
 def write_json(report: ValidationReport, path: str | Path) -> Path:
     from modelport.atomic import atomic_path
 
     p = Path(path)
     with atomic_path(p) as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+        tmp.write_text(report.to_json())
     return p
 
 

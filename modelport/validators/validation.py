@@ -18,8 +18,10 @@ from modelport.errors import UserInputError
 from modelport.validators.artifacts import Target, discover
 from modelport.validators.check import Settings, check_artifact
 from modelport.validators.inputs import (
-    batch_size, conform_inputs, generate_inputs, layout_probe, load_inputs, save_inputs,
+    batch_size, conform_inputs, generate_inputs, layout_probe, load_inputs,
+    parse_shape_overrides,
 )
+from modelport.validators.inputs import save_inputs as write_inputs
 from modelport.validators.layout import implied_layout, is_layout
 from modelport.validators.reference import (
     DEGENERATE, Reference, check_outputs, layout_warnings, run_reference,
@@ -43,10 +45,10 @@ def validate(
     seed: int = 0,
     atol: float | None = None,
     rtol: float | None = None,
-    tolerances: Mapping[str, tuple[float | None, float | None]] | None = None,
-    shapes: Mapping[str, Sequence[int]] | None = None,
+    tolerances: Mapping[str, Any] | None = None,
+    shapes: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
     allow_degenerate: bool = False,
-    save_inputs_to: PathLike | None = None,
+    save_inputs: PathLike | None = None,
     probe: bool = True,
     custom_objects: Any = None,
     trust_lambda: bool = False,
@@ -62,10 +64,13 @@ def validate(
         samples: how many samples to generate (ignored with ``inputs``).
         seed: the generator's seed.
         atol, rtol: override the per-dtype defaults (float32: 1e-4 and 1e-3).
-        tolerances: per-format ``(atol, rtol)`` overrides, either may be ``None``.
-        shapes: concrete shapes for inputs with unknown dimensions, by input name.
+        tolerances: per-format overrides: ``{"tflite": (atol, rtol)}`` (either may be
+            ``None``), ``{"tflite": {"atol": 1e-3}}`` or ``{"tflite": atol}``.
+        shapes: concrete shapes for inputs with unknown dimensions, by input name
+            (``{"image": [1, 224, 224, 3]}`` or ``["image=1,224,224,3"]``); the batch
+            dimension is always ``samples``.
         allow_degenerate: pass artifacts even when the model's outputs ignore the inputs.
-        save_inputs_to: write the inputs used (without the probe row) to this ``.npz``.
+        save_inputs: write the inputs used (without the probe row) to this ``.npz``.
         probe: add the layout probe row (values that encode their own position).
         custom_objects, trust_lambda: as for ``modelport.source.load``.
 
@@ -89,21 +94,22 @@ def validate(
     specs = source.inputs
     if inputs is None:
         feeds = generate_inputs(specs, samples, seed, source.embedding_vocab,
-                                {k: list(v) for k, v in (shapes or {}).items()}, source.layout)
+                                _shapes(shapes), source.layout)
     elif isinstance(inputs, (str, os.PathLike)):
         feeds = load_inputs(inputs, specs)
     else:
         feeds = conform_inputs(inputs, specs)
     n = batch_size(feeds)
-    if save_inputs_to is not None:
-        saved = save_inputs(save_inputs_to, feeds)
+    if save_inputs is not None:
+        saved = write_inputs(save_inputs, feeds)
         log.info("inputs saved to %s", saved)
     if probe:
         extra = layout_probe(specs, feeds, source.embedding_vocab)
         feeds = {k: np.concatenate([v, extra[k]]) for k, v in feeds.items()}
 
-    settings = Settings(atol, rtol, dict(tolerances or {}), allow_degenerate)
-    outputs = run_reference(source.predict, feeds, source.output_names)
+    settings = Settings(atol, rtol, _per_format(tolerances), allow_degenerate)
+    predict = _reference_fn(source)
+    outputs = run_reference(predict, feeds, source.output_names)
     layouts = {t.name: implied_layout(source.layout.get(t.name), len(t.shape or []), t.dtype)
                for t in specs}
     ref = Reference(feeds, outputs, n, probe, layouts)
@@ -113,7 +119,7 @@ def validate(
         # only inputs the model gives a layout; a "none" input is transposed only to
         # explain a failure
         with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
-        warnings += layout_warnings(feeds, with_layout, source.predict,
+        warnings += layout_warnings(feeds, with_layout, predict,
                                     {t.name: t for t in specs}, settings.tolerance)
     if ref.degenerate and allow_degenerate:
         warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
@@ -133,6 +139,59 @@ def validate(
     return report
 
 
+def _shapes(shapes: Mapping[str, Sequence[int]] | Sequence[str] | None) -> dict[str, list[int]]:
+    if not shapes:
+        return {}
+    if isinstance(shapes, Mapping):
+        return {k: [int(d) for d in v] for k, v in shapes.items()}
+    return parse_shape_overrides([str(s) for s in shapes])
+
+
+def _per_format(tolerances: Mapping[str, Any] | None) -> dict[str, tuple[float | None, float | None]]:
+    from modelport import converters
+
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for fmt, value in (tolerances or {}).items():
+        names = converters.parse_formats(fmt)
+        if len(names) != 1:
+            raise UserInputError(f"tolerances: {fmt!r} is not one format; use one of "
+                                 f"{', '.join(converters.FORMAT_NAMES)}")
+        name = names[0]
+        if isinstance(value, Mapping):
+            out[name] = (value.get("atol"), value.get("rtol"))
+        elif isinstance(value, (int, float)):
+            out[name] = (float(value), None)
+        else:
+            atol, rtol = (list(value) + [None])[:2]
+            out[name] = (atol, rtol)
+    return out
+
+
+def _reference_fn(source: Any):
+    """``source.predict``, run in chunks when the model declares a fixed batch size
+    (stateful RNNs): the reference must see what such a model accepts."""
+    fixed = next((t.shape[0] for t in source.inputs
+                  if t.shape and isinstance(t.shape[0], int) and t.shape[0] > 0), None)
+    if not fixed:
+        return source.predict
+
+    def predict(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = next(iter(feeds.values())).shape[0]
+        if n == fixed:
+            return source.predict(feeds)
+        parts = []
+        for start in range(0, n, fixed):
+            chunk = {k: v[start:start + fixed] for k, v in feeds.items()}
+            short = fixed - next(iter(chunk.values())).shape[0]
+            if short:  # pad the last chunk with copies of its first row, then drop them
+                chunk = {k: np.concatenate([v] + [v[:1]] * short) for k, v in chunk.items()}
+            out = source.predict(chunk)
+            parts.append({k: np.asarray(v)[:fixed - short] for k, v in out.items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return predict
+
+
 def _output_layouts(source: Any) -> dict[str, str]:
     from modelport.layout import describe_layout
 
@@ -148,6 +207,6 @@ def _out_layouts(target: Target, model: dict[str, str]) -> dict[str, tuple[str, 
 
 
 def saved_path(path: PathLike) -> Path:
-    """Where ``save_inputs_to`` ends up (``.npz`` appended when missing)."""
+    """Where ``save_inputs`` ends up (``.npz`` appended when missing)."""
     p = Path(path)
     return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")

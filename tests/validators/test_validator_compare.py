@@ -131,3 +131,42 @@ def test_report_json_has_the_documented_shape():
     text = format_report(report)
     assert "FAIL m.tflite: output 'y' contains NaN" in text and "PASS" in text
     assert ValidationReport("m.keras", [good]).exit_code == 0
+
+
+def test_reference_checks_flag_nan_degenerate_and_weak_outputs():
+    from modelport.validators.reference import Reference, check_outputs
+
+    x = {"x": np.arange(12.0, dtype=np.float32).reshape(4, 3)}
+    outputs = {
+        "varies": _ref(5, (4, 3)),
+        "nan": np.array([[1.0], [np.nan], [2.0], [3.0]], np.float32),
+        "const": np.tile(np.float32([1.0, 2.0]), (4, 1)),
+        "weak": (1.0 + 1e-6 * _ref(6, (4, 2))).astype(np.float32),
+        "ids": np.array([3, 3, 3, 3]),
+    }
+    ref = Reference(x, outputs, 3, True, {"x": None})
+    check_outputs(ref, lambda dtype: resolve_tolerance(dtype))
+    assert ref.nonfinite == ["nan"] and ref.degenerate == ["const"]
+    assert any("'weak'" in w and "less than the tolerance" in w for w in ref.warnings)
+    assert any("'ids'" in w for w in ref.warnings)
+    assert not any("'varies'" in w for w in ref.warnings)
+
+
+def test_reference_of_a_fixed_batch_model_runs_in_chunks():
+    from types import SimpleNamespace
+
+    from modelport.converters.base import TensorInfo
+    from modelport.validators.validation import _reference_fn
+
+    seen = []
+
+    def predict(feeds):
+        seen.append(feeds["x"].shape[0])
+        assert feeds["x"].shape[0] == 2, "a fixed-batch model only takes batches of 2"
+        return {"y": feeds["x"] * 2}
+
+    source = SimpleNamespace(inputs=[TensorInfo("x", [2, 3], "float32")], predict=predict)
+    x = np.arange(15.0, dtype=np.float32).reshape(5, 3)
+    out = _reference_fn(source)({"x": x})
+    np.testing.assert_array_equal(out["y"], x * 2)
+    assert seen == [2, 2, 2]

@@ -227,8 +227,36 @@ def test_unusable_input_raises(models, tmp_path):
 def test_saved_inputs_replay_the_same_run(models, tmp_path):
     sym = models.get("sym")
     first = validate(sym.source, sym.artifact("onnx"), samples=3, seed=4,
-                     save_inputs_to=tmp_path / "inputs.npz")
+                     save_inputs=tmp_path / "inputs.npz")
     again = validate(sym.source, sym.artifact("onnx"), inputs=tmp_path / "inputs.npz")
     a, b = first.results[0].to_dict(), again.results[0].to_dict()
     assert a["max_abs_error"] == b["max_abs_error"] and a["outputs"] == b["outputs"]
     assert again.samples == 3 and again.seed is None
+
+
+def test_fixed_batch_artifact_runs_sample_by_sample(models, tmp_path):
+    import onnx
+
+    sym = models.get("sym")
+    model = onnx.load(str(sym.artifact("onnx")))
+    for vi in list(model.graph.input) + list(model.graph.output):
+        dim = vi.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_param")
+        dim.dim_value = 1
+    onnx.save(model, str(tmp_path / "batch1.onnx"))
+    runner = converters.get("onnx").load(tmp_path / "batch1.onnx")
+    with pytest.raises(Exception):  # the runtime itself refuses a batch of 5
+        runner.run({"image": np.ones((5, 8, 8, 8), np.float32)})
+    r = _only(validate(sym.source, tmp_path / "batch1.onnx", samples=4))
+    assert r.passed, r.diagnosis
+    assert r.outputs[0].shape[0] == 5  # 4 samples + the probe, one at a time
+
+
+def test_per_format_tolerances(models, tmp_path):
+    sym = models.get("sym")
+    bad = faults.onnx_scale_weights(sym.artifact("onnx"), tmp_path / "scaled.onnx", 1.02)
+    need = _only(validate(sym.source, bad)).min_passing_atol
+    assert need > 1e-4
+    assert _only(validate(sym.source, bad, tolerances={"onnx": (need * 1.5, None)})).passed
+    assert _only(validate(sym.source, bad, tolerances={"onnx": {"atol": need * 1.5}})).passed
+    assert not _only(validate(sym.source, bad, tolerances={"tflite": need * 1.5})).passed
