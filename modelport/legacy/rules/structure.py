@@ -1,0 +1,111 @@
+"""Rules that reshape the model's structure rather than one layer's arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.errors import ModelFileError
+from modelport.legacy.configwalk import iter_layers
+from modelport.legacy.rules.base import Context, keras1, pre_keras3, rule
+
+__all__: list[str] = []
+
+_CONTAINERS = ("Sequential", "Model", "Functional")
+
+
+def _containers(root: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [layer for _, layer in iter_layers(root) if layer.get("class_name") == kind]
+
+
+@rule("sequential_list_config",
+      "Keras <= 2.1.6 stored a Sequential's config as a bare list of layers; wrap it "
+      "as {'name', 'layers'}", when=pre_keras3, model=True)
+def sequential_list_config(root: dict[str, Any], ctx: Context) -> bool:
+    changed = False
+    for seq in _containers(root, "Sequential"):
+        if isinstance(seq.get("config"), list):
+            # a nested Sequential is referenced by its entry name in inbound_nodes
+            seq["config"] = {"name": seq.get("name", "sequential"), "layers": seq["config"]}
+            changed = True
+    return changed
+
+
+@rule("sequential_input_layer",
+      "old Sequential files give the first layer a batch_input_shape; Keras 3 drops it or "
+      "adds a second batch dimension, so it becomes an explicit InputLayer",
+      when=pre_keras3, model=True)
+def sequential_input_layer(root: dict[str, Any], ctx: Context) -> bool:
+    changed = False
+    for seq in _containers(root, "Sequential"):
+        cfg = seq.get("config")
+        layers = cfg.get("layers") if isinstance(cfg, dict) else None
+        if not layers or not isinstance(layers[0], dict):
+            continue
+        first = layers[0]
+        fcfg = first.get("config")
+        if first.get("class_name") == "InputLayer" or not isinstance(fcfg, dict):
+            continue
+        shape = fcfg.get("batch_input_shape")
+        if shape is None:
+            continue
+        dtype = fcfg.get("dtype") or fcfg.get("input_dtype") or "float32"
+        # tf_keras names the implicit input "<first layer>_input": keep that name
+        layers.insert(0, {"class_name": "InputLayer", "config": {
+            "batch_input_shape": list(shape), "dtype": dtype, "sparse": False,
+            "name": f"{fcfg.get('name', 'layer')}_input"}})
+        # Embedding's input_dim is its vocabulary size, not a shape
+        keys = ["batch_input_shape", "input_dtype"]
+        if first.get("class_name") != "Embedding":
+            keys += ["input_dim", "input_length"]
+        for key in keys:
+            fcfg.pop(key, None)
+        changed = True
+    return changed
+
+
+@rule("keras1_node_refs",
+      "Keras 1 inbound node references were [layer, node, tensor] triples; Keras 2 added "
+      "a kwargs dict", when=keras1, model=True)
+def keras1_node_refs(root: dict[str, Any], ctx: Context) -> bool:
+    changed = False
+    for _, layer in iter_layers(root):
+        for node in layer.get("inbound_nodes") or []:
+            if not isinstance(node, list):
+                continue
+            for ref in node:
+                if isinstance(ref, list) and len(ref) == 3:
+                    ref.append({})
+                    changed = True
+    return changed
+
+
+_MERGE_MODES = {"sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum",
+                "concat": "Concatenate", "dot": "Dot"}
+
+
+@rule("legacy_merge_layer",
+      "the Keras 1 Merge layer (kept as a legacy layer until Keras 2.2) became Add, "
+      "Multiply, Average, Maximum, Concatenate and Dot", when=pre_keras3, classes=["Merge"])
+def legacy_merge_layer(layer: dict[str, Any], ctx: Context) -> bool:
+    cfg = layer.get("config") or {}
+    mode = cfg.get("mode", "sum")
+    name = cfg.get("name", "merge")
+    if "layers" in cfg and cfg["layers"]:
+        raise ModelFileError(
+            f"layer {name}: a Sequential Merge of branch models (Keras 1) has no Keras 2+ "
+            "equivalent; rebuild it as a functional model and re-save it")
+    if not isinstance(mode, str) or cfg.get("mode_type") not in (None, "raw") \
+            or mode not in _MERGE_MODES:
+        raise ModelFileError(
+            f"layer {name}: Merge(mode={mode!r}) has no Keras 2+ layer with the same "
+            "output; rebuild it with keras.layers (Dot(normalize=True) + Reshape for 'cos') "
+            "and re-save the model")
+    new: dict[str, Any] = {"name": name, "trainable": cfg.get("trainable", True)}
+    if mode == "concat":
+        new["axis"] = cfg.get("concat_axis", -1)
+    if mode == "dot":
+        new["axes"] = cfg.get("dot_axes", -1)
+    layer["class_name"] = _MERGE_MODES[mode]
+    layer["config"] = new
+    return True
+
