@@ -61,20 +61,24 @@ def _compare_all(ref: Reference, got: Mapping[str, np.ndarray], binding: Binding
             for name, y in ref.outputs.items()]
 
 
-def _shape_problems(binding: Binding, ref: Reference,
-                    feed_layout: dict[str, str | None]) -> list[str]:
-    """The artifact's declared input shapes against the model's, in the declared layout."""
+def _fmt_shape(shape) -> str:
+    return "[" + ",".join("?" if not isinstance(d, int) else str(d) for d in (shape or [])) + "]"
+
+
+def _shape_problems(declared: Mapping[str, list | None], ref: Reference,
+                    feed_layout: dict[str, str | None], who: str) -> list[str]:
+    """Declared input shapes (the artifact's, or its manifest's) against the model's input
+    shapes re-laid out as declared; the batch dimension is ignored."""
     problems = []
     for name, x in ref.feeds.items():
-        have = binding.artifact_input(name).shape
-        layout = feed_layout.get(name)
+        if name not in declared:
+            continue
+        have, layout = declared[name], feed_layout.get(name)
         want = expected_shape(list(x.shape), ref.layouts.get(name), layout)
         if not shape_conflicts(have, want):
             continue
-        fmt = lambda s: "[" + ",".join("?" if not isinstance(d, int) else str(d)
-                                      for d in (s or [])) + "]"  # noqa: E731
-        msg = (f"input {name!r}: the artifact declares shape {fmt(have)}, the model's "
-               f"is {fmt(want)}" + (f" in {layout}" if layout else ""))
+        msg = (f"input {name!r}: {who} declares shape {_fmt_shape(have)}, the model's is "
+               f"{_fmt_shape(want)}" + (f" in {layout}" if layout else ""))
         other = flipped(layout)
         if other and not shape_conflicts(have, expected_shape(list(x.shape),
                                                               ref.layouts.get(name), other)):
@@ -157,7 +161,11 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
         result.seconds = time.monotonic() - t0
         return result
     result.warnings += binding.notes
-    problems = _shape_problems(binding, ref, feed_layout)
+    problems = _shape_problems({n: binding.artifact_input(n).shape for n in binding.inputs},
+                               ref, feed_layout, "the artifact")
+    if target.record is not None:  # a manifest that contradicts the model misleads users
+        result.warnings += _shape_problems({t.name: t.shape for t in target.record.inputs},
+                                           ref, feed_layout, "the manifest")
     got: dict[str, np.ndarray] = {}
     try:
         got = run_artifact(binding, ref.feeds, ref.layouts, feed_layout, out_layouts,

@@ -189,7 +189,14 @@ def test_channels_first_model_checks_declared_shapes(models, tmp_path, with_mani
     assert "artifact expects NHWC input but the model is NCHW" in r.diagnosis
     declared = with_manifest(cf, tmp_path / "declared", "onnx", nhwc,
                              layout={"pixels": "NHWC"}, input_shapes={"pixels": [None, 10, 6, 3]})
-    assert _only(validate(cf.source, declared)).passed
+    r = _only(validate(cf.source, declared))
+    assert r.passed and not r.warnings
+    # a manifest whose recorded shape contradicts its declared layout is reported
+    stale = with_manifest(cf, tmp_path / "stale", "onnx", nhwc, layout={"pixels": "NHWC"})
+    r = _only(validate(cf.source, stale))
+    assert r.passed
+    assert any("the manifest declares shape [?,3,10,6]" in w and "NCHW shape" in w
+               for w in r.warnings), r.warnings
 
 
 def test_layout_that_cannot_be_seen_is_reported_unverified(models):
