@@ -183,7 +183,8 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
         reasons.append(f"the Keras model itself outputs NaN/Inf for these inputs "
                        f"({', '.join(ref.nonfinite)}); {REAL_INPUTS_HINT}")
     if ref.degenerate and not settings.allow_degenerate:
-        reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} is the same for every "
+        verb = "is" if len(ref.degenerate) == 1 else "are"
+        reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} {verb} the same for every "
                        f"sample), so parity is not demonstrated; {REAL_INPUTS_HINT}, or pass "
                        "--allow-degenerate")
     if not numeric_ok:

@@ -90,7 +90,7 @@ def layout_warnings(feeds: Mapping[str, np.ndarray], layouts: Mapping[str, str |
     layout bug cannot be seen at all.
     """
     warnings: list[str] = []
-    probe = {k: v[-1:] for k, v in feeds.items()}  # the layout probe row
+    probe = {k: v[-1:] for k, v in feeds.items()}  # the layout probe row, when there is one
     base: dict[str, np.ndarray] | None = None
     for name, layout in layouts.items():
         other = flipped(layout)

@@ -84,6 +84,8 @@ def validate(
 
     if samples < 1:
         raise UserInputError(f"--samples must be at least 1, not {samples}")
+    settings = Settings(atol, rtol, _per_format(tolerances), allow_degenerate)
+    overrides = _shapes(shapes)
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda)
     paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
@@ -94,12 +96,13 @@ def validate(
     specs = source.inputs
     if inputs is None:
         feeds = generate_inputs(specs, samples, seed, source.embedding_vocab,
-                                _shapes(shapes), source.layout)
+                                overrides, source.layout)
     elif isinstance(inputs, (str, os.PathLike)):
         feeds = load_inputs(inputs, specs)
     else:
         feeds = conform_inputs(inputs, specs)
     n = batch_size(feeds)
+    described = {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.items()}
     if save_inputs is not None:
         saved = write_inputs(save_inputs, feeds)
         log.info("inputs saved to %s", saved)
@@ -107,7 +110,6 @@ def validate(
         extra = layout_probe(specs, feeds, source.embedding_vocab)
         feeds = {k: np.concatenate([v, extra[k]]) for k, v in feeds.items()}
 
-    settings = Settings(atol, rtol, _per_format(tolerances), allow_degenerate)
     predict = _reference_fn(source)
     outputs = run_reference(predict, feeds, source.output_names)
     layouts = {t.name: implied_layout(source.layout.get(t.name), len(t.shape or []), t.dtype)
@@ -115,12 +117,11 @@ def validate(
     ref = Reference(feeds, outputs, n, probe, layouts)
     check_outputs(ref, settings.tolerance)
     warnings += ref.warnings
-    if probe:
-        # only inputs the model gives a layout; a "none" input is transposed only to
-        # explain a failure
-        with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
-        warnings += layout_warnings(feeds, with_layout, predict,
-                                    {t.name: t for t in specs}, settings.tolerance)
+    # only inputs the model gives a layout; a "none" input is transposed only to explain
+    # a failure
+    with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
+    warnings += layout_warnings(feeds, with_layout, predict, {t.name: t for t in specs},
+                                settings.tolerance)
     if ref.degenerate and allow_degenerate:
         warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
                         "demonstrated (allowed by --allow-degenerate)")
@@ -128,7 +129,7 @@ def validate(
     report = ValidationReport(
         model=str(source.path), warnings=warnings, samples=n, probe=probe,
         seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
-        inputs={k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.items()},
+        inputs=described,
     )
     out_model_layouts = _output_layouts(source)
     for target in targets:
