@@ -105,3 +105,21 @@ def test_convert_then_validate(small, tmp_path, capsys):
                  "--validate"])
     assert code == 0
     assert "PASS" in capsys.readouterr().out
+
+
+def test_degenerate_model_exits_1_unless_allowed(tmp_path, capsys):
+    import keras
+    from keras import layers
+
+    from modelport.conversion import convert
+
+    inp = keras.Input((4,), name="x")
+    out = layers.Dense(2, kernel_initializer="zeros", bias_initializer="ones", name="y")(inp)
+    keras.Model(inp, out).save(tmp_path / "deg.keras")
+    assert convert(tmp_path / "deg.keras", tmp_path / "out", formats="onnx").ok
+    report = tmp_path / "r.json"
+    args = ["validate", str(tmp_path / "deg.keras"), str(tmp_path / "out")]
+    assert main(args + ["--json", str(report)]) == 1
+    assert "degenerate: outputs do not depend on the inputs" in capsys.readouterr().out
+    assert "degenerate" in json.loads(report.read_text())["results"][0]["diagnosis"]
+    assert main(args + ["--allow-degenerate"]) == 0
