@@ -96,10 +96,26 @@ def _artifacts_in(directory: Path) -> list[tuple[Path, str]]:
     return sorted(found, key=lambda f: (converters.FORMAT_NAMES.index(f[1]), f[0].name))
 
 
+def _listed_in(manifest: Path) -> list[tuple[Path, str]]:
+    try:
+        records = read_manifest(manifest).artifacts
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserInputError(f"{manifest}: not a readable modelport manifest ({e})") from None
+    found = []
+    for rec in records:
+        path = Path(rec.path) if Path(rec.path).is_absolute() else manifest.parent / rec.path
+        if rec.ok and path.exists():
+            found.append((path, rec.format))
+    if not found and not any(not r.ok for r in records):
+        raise UserInputError(f"{manifest}: lists no artifact that exists")
+    return found
+
+
 def discover(paths: Iterable[str | os.PathLike[str]],
              model_stem: str | None = None) -> tuple[list[Target], list[str]]:
-    """Artifacts named by ``paths`` (files, SavedModel directories, or directories of
-    artifacts) with their manifest entries; returns ``(targets, warnings)``.
+    """Artifacts named by ``paths`` (files, SavedModel directories, directories of
+    artifacts, or manifests, meaning the artifacts they list) with their manifest
+    entries; returns ``(targets, warnings)``.
 
     Raises:
         UserInputError: a path does not exist, is not a known artifact, or a directory
@@ -124,6 +140,9 @@ def discover(paths: Iterable[str | os.PathLike[str]],
             if not found:
                 raise UserInputError(f"{p}: no artifacts in this directory (looked for "
                                      "*.savedmodel/, *.pb, *.tflite, *.onnx)")
+        elif p.name.endswith(MANIFEST_SUFFIX):
+            found = _listed_in(p)
+            manifests.scan(p.parent)
         else:
             raise UserInputError(f"{p}: not an artifact modelport can run; expected a "
                                  f"SavedModel directory or a .pb, .tflite or .onnx file")
@@ -149,5 +168,7 @@ def discover(paths: Iterable[str | os.PathLike[str]],
     for rec, mpath in manifests.failed:
         warnings.append(f"{rec.format}: not validated, its conversion failed "
                         f"({rec.error or 'see ' + str(mpath)})")
+    if not targets:
+        raise UserInputError("nothing to validate: " + ("; ".join(warnings) or "no artifacts"))
     return targets, warnings
 

@@ -267,3 +267,10 @@ def test_per_format_tolerances(models, tmp_path):
     assert _only(validate(sym.source, bad, tolerances={"onnx": (need * 1.5, None)})).passed
     assert _only(validate(sym.source, bad, tolerances={"onnx": {"atol": need * 1.5}})).passed
     assert not _only(validate(sym.source, bad, tolerances={"tflite": need * 1.5})).passed
+
+
+def test_a_manifest_names_its_artifacts(models):
+    sym = models.get("sym")
+    report = validate(sym.source, sym.manifest)
+    assert sorted(r.format for r in report.results) == sorted(FORMATS)
+    assert report.passed and not any("no manifest" in w for w in report.warnings)
