@@ -19,7 +19,7 @@ from modelport.validators.compare import (
     OutputComparison, Tolerance, compare_output, resolve_tolerance,
 )
 from modelport.validators.layout import (
-    alternatives, expected_shape, flipped, is_layout, shape_conflicts,
+    alternatives, expected_shape, flipped, is_layout, shape_conflicts, to_layout,
 )
 from modelport.validators.reference import DEGENERATE, Reference
 from modelport.validators.report import ArtifactResult
@@ -87,27 +87,56 @@ def _shape_problems(declared: Mapping[str, list | None], ref: Reference,
     return problems
 
 
-def _layout_diagnosis(binding: Binding, target: Target, ref: Reference, feed_layout,
-                      out_layouts, settings: Settings) -> str | None:
-    """Try the channels-first/-last flips of the inputs; describe the one that matches."""
-    for alt in alternatives(feed_layout):
-        trial = {**feed_layout, **alt}
-        try:
-            got = run_artifact(binding, ref.feeds, ref.layouts, trial, out_layouts,
-                               target.fixed_batch)
-        except ArtifactRunError:
+def _flipped_outputs(ref: Reference, got: Mapping[str, np.ndarray], settings: Settings,
+                     fmt: str) -> list[str] | None:
+    """``None`` unless every output matches, read as is or in its flipped layout; then
+    the names of the outputs that needed the flip."""
+    flips = []
+    for name, y in ref.outputs.items():
+        g = got.get(name)
+        if g is None:
+            return None
+        tol = settings.tolerance(y.dtype, fmt)
+        if compare_output(name, y, g, tol).passed:
             continue
-        if all(c.passed for c in _compare_all(ref, got, binding, settings, target.format)):
-            single = len(ref.feeds) == 1
-            parts = []
-            for name, layout in alt.items():
-                was = feed_layout[name]
-                whose = "the model is" if was == ref.layouts.get(name) else \
-                    "its manifest declares"
-                what = "input" if single else f"input {name!r} in"
-                parts.append(f"artifact expects {layout} {what} but {whose} {was}"
-                             if single else f"artifact expects {what} {layout} but {whose} {was}")
-            return "; ".join(parts)
+        layout = ref.output_layouts.get(name)
+        other = flipped(layout)
+        if other is None or np.ndim(g) != len(other):
+            return None
+        moved = to_layout(np.asarray(g), other, layout)
+        if moved.shape != y.shape or not compare_output(name, y, moved, tol).passed:
+            return None
+        flips.append(name)
+    return flips
+
+
+def _layout_diagnosis(binding: Binding, target: Target, ref: Reference, feed_layout,
+                      out_layouts, settings: Settings,
+                      got: Mapping[str, np.ndarray]) -> str | None:
+    """Try the channels-first/-last flips of the inputs (and of the outputs); describe
+    the combination that matches."""
+    for alt in [{}] + alternatives(feed_layout):
+        if alt:
+            try:
+                got = run_artifact(binding, ref.feeds, ref.layouts, {**feed_layout, **alt},
+                                   out_layouts, target.fixed_batch)
+            except ArtifactRunError:
+                continue
+        flips = _flipped_outputs(ref, got, settings, target.format) if got else None
+        if flips is None or not (alt or flips):
+            continue
+        single = len(ref.feeds) == 1
+        parts = []
+        for name, layout in alt.items():
+            was = feed_layout[name]
+            whose = "the model is" if was == ref.layouts.get(name) else "its manifest declares"
+            parts.append(f"artifact expects {layout} input but {whose} {was}" if single else
+                         f"artifact expects input {name!r} in {layout} but {whose} {was}")
+        for name in flips:
+            layout = ref.output_layouts[name]
+            parts.append(f"artifact returns output {name!r} in {flipped(layout)} but the "
+                         f"model's is {layout}")
+        return "; ".join(parts)
     return None
 
 
@@ -190,7 +219,7 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
     if not numeric_ok:
         nan = any(c.nonfinite for c in result.outputs)
         layout = None if nan else _layout_diagnosis(binding, target, ref, feed_layout,
-                                                    out_layouts, settings)
+                                                    out_layouts, settings, got)
         if layout:
             reasons.append(layout)
         else:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "onnx_scale_weights", "onnx_nan_output", "onnx_expect_layout", "onnx_reorder_outputs",
+    "onnx_scale_weights", "onnx_nan_output", "onnx_expect_layout", "onnx_output_layout",
+    "onnx_reorder_outputs",
     "onnx_swap_output_names", "tflite_scale_weights", "pb_scale_weights",
 ]
 
@@ -90,6 +91,31 @@ def onnx_expect_layout(src: str | Path, dest: str | Path, input_name: str | None
     node = helper.make_node("Transpose", [name], [inner], name="inject_layout",
                             perm=permutation(expected, actual))
     g.node.insert(0, node)
+    return _save_onnx(model, dest)
+
+
+def onnx_output_layout(src: str | Path, dest: str | Path, output: str | None = None,
+                       actual: str = "NHWC", produced: str = "NCHW") -> Path:
+    """An ONNX whose output (the first by default) comes out transposed to ``produced``."""
+    from onnx import helper
+
+    from modelport.validators.layout import permutation
+
+    model = _onnx(src)
+    g = model.graph
+    vi = next(o for o in g.output if output is None or o.name == output)
+    inner = f"{vi.name}__{actual.lower()}"
+    for node in g.node:
+        node.output[:] = [inner if o == vi.name else o for o in node.output]
+        node.input[:] = [inner if i == vi.name else i for i in node.input]
+    dims = list(vi.type.tensor_type.shape.dim)
+    copies = [type(d)() for d in dims]
+    for c, i in zip(copies, permutation(actual, produced)):
+        c.CopyFrom(dims[i])
+    del vi.type.tensor_type.shape.dim[:]
+    vi.type.tensor_type.shape.dim.extend(copies)
+    g.node.append(helper.make_node("Transpose", [inner], [vi.name], name="inject_out_layout",
+                                   perm=permutation(actual, produced)))
     return _save_onnx(model, dest)
 
 

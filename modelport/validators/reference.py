@@ -30,6 +30,7 @@ class Reference:
     samples: int
     probe: bool
     layouts: dict[str, str | None]  # the layout each input is reasoned about in
+    output_layouts: dict[str, str | None] = field(default_factory=dict)  # same, per output
     degenerate: list[str] = field(default_factory=list)
     nonfinite: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

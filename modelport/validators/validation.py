@@ -114,7 +114,10 @@ def validate(
     outputs = run_reference(predict, feeds, source.output_names)
     layouts = {t.name: implied_layout(source.layout.get(t.name), len(t.shape or []), t.dtype)
                for t in specs}
-    ref = Reference(feeds, outputs, n, probe, layouts)
+    out_model_layouts = _output_layouts(source)
+    ref = Reference(feeds, outputs, n, probe, layouts, {
+        t.name: implied_layout(out_model_layouts.get(t.name), len(t.shape or []), t.dtype)
+        for t in source.outputs})
     check_outputs(ref, settings.tolerance)
     warnings += ref.warnings
     # only inputs the model gives a layout; a "none" input is transposed only to explain
@@ -131,7 +134,6 @@ def validate(
         seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
         inputs=described,
     )
-    out_model_layouts = _output_layouts(source)
     for target in targets:
         log.info("validating %s (%s)", target.path, target.format)
         result = check_artifact(target, ref, settings, _out_layouts(target, out_model_layouts))

@@ -83,7 +83,19 @@ def _invariant(path: Path) -> None:
     keras.Model(inp, out, name="inv").save(path)
 
 
+def _dense_map(path: Path) -> None:
+    """A per-pixel model with a rank-4 output: input 5x7x3 -> output 5x7x4 (NHWC)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(13)
+    inp = keras.Input((5, 7, 3), name="photo")
+    out = layers.Conv2D(4, 3, padding="same", activation="tanh", name="mask")(inp)
+    keras.Model(inp, out, name="seg").save(path)
+
+
 _BUILDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "seg": (_dense_map, "onnx"),
     "sym": (_symmetric, "all"),
     "deg": (_degenerate, "onnx"),
     "cf": (_channels_first, "onnx"),

@@ -274,3 +274,24 @@ def test_a_manifest_names_its_artifacts(models):
     report = validate(sym.source, sym.manifest)
     assert sorted(r.format for r in report.results) == sorted(FORMATS)
     assert report.passed and not any("no manifest" in w for w in report.warnings)
+
+
+def test_output_layouts_are_diagnosed_and_declared_ones_honoured(models, tmp_path, with_manifest):
+    seg = models.get("seg")
+    assert validate(seg.source, seg.out).passed
+    out_nchw = faults.onnx_output_layout(seg.artifact("onnx"), tmp_path / "out_nchw.onnx")
+    r = _only(validate(seg.source, out_nchw))
+    assert not r.passed
+    assert "artifact returns output 'mask' in NCHW but the model's is NHWC" in r.diagnosis
+    # NCHW on both sides: one diagnosis names both
+    both = faults.onnx_expect_layout(out_nchw, tmp_path / "both.onnx")
+    r = _only(validate(seg.source, both))
+    assert not r.passed
+    assert "artifact expects NCHW input but the model is NHWC" in r.diagnosis
+    assert "returns output 'mask' in NCHW" in r.diagnosis
+    # declared in the manifest, the same artifact is fed and read in NCHW, and passes
+    declared = with_manifest(seg, tmp_path / "declared", "onnx", both,
+                             layout={"photo": "NCHW", "mask": "NCHW"},
+                             input_shapes={"photo": [None, 3, 5, 7]})
+    r = _only(validate(seg.source, declared))
+    assert r.passed, r.diagnosis
