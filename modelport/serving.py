@@ -16,7 +16,10 @@ def _call_model(source: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     args = [kwargs[n] for n in source.input_names]
     result = model(args[0] if len(args) == 1 else args, training=False)
     if isinstance(result, dict):
-        values = [result[k] for k in result]
+        if set(result) == set(source.output_names):
+            values = [result[k] for k in source.output_names]
+        else:
+            values = [result[k] for k in result]
     elif isinstance(result, (list, tuple)):
         values = list(result)
     else:

@@ -20,6 +20,7 @@ from modelport.converters.base import TensorInfo
 from modelport.customobjects import alias_registered_names, collect_custom_objects
 from modelport.errors import (
     LambdaRefusedError,
+    ModelportError,
     MissingCustomObjectsError,
     ModelFileError,
     UserInputError,
@@ -104,8 +105,23 @@ def load(
             name nor ``trust_lambda`` was given.
         MissingCustomObjectsError: the config references classes nobody registered.
     """
-    raw = read_model_file(path)
     custom = collect_custom_objects(custom_objects)
+    try:
+        return _load(path, custom, trust_lambda, architecture)
+    except (ModelportError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        # a damaged file can trip any reader (h5py, json, a framework); name it as such
+        log.debug("loading %s failed", path, exc_info=True)
+        raise ModelFileError(
+            f"{path}: cannot be read as a Keras model ({_one_line(e)}); the file is damaged "
+            "or of an unsupported kind (run with --debug for details)"
+        ) from e
+
+
+def _load(path: Any, custom: dict[str, Any], trust_lambda: bool,
+          architecture: Any) -> SourceModel:
+    raw = read_model_file(path)
     with tempfile.TemporaryDirectory(prefix="modelport-arch-") as tmp:
         if architecture is not None:
             raw = _with_architecture(raw, architecture, custom, Path(tmp))
@@ -364,7 +380,11 @@ def _io_records(model: Any, framework: str) -> tuple[list[TensorInfo], list[Tens
     ins = list(model.inputs)
     in_names = _unique([_history_name(t) for t in ins])
     out_tensors = model.outputs
-    if isinstance(out_tensors, dict):
+    struct = getattr(model, "_outputs_struct", None)  # Keras 3 functional: as declared
+    if isinstance(struct, dict):
+        # a dict-output model is fetched by its keys, not its layer names
+        out_names, out_tensors = list(struct), list(struct.values())
+    elif isinstance(out_tensors, dict):
         out_names, out_tensors = list(out_tensors), list(out_tensors.values())
     else:
         out_tensors = list(out_tensors)
