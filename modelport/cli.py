@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _quiet_frameworks()
+    if not args.debug and args.command in ("convert", "validate"):
+        from modelport.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     if getattr(args, "_import_error", None):
         print(f"modelport: error: {args._import_error}", file=sys.stderr)
         return 2
