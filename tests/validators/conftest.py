@@ -94,7 +94,20 @@ def _dense_map(path: Path) -> None:
     keras.Model(inp, out, name="seg").save(path)
 
 
+def _tf_keras_embedding(path: Path) -> None:
+    """A tf_keras (Keras 2) .h5 text model: float32 Input() feeding an Embedding of 30 ids."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(14)
+    inp = tf_keras.Input((5,), name="words")
+    x = tf_keras.layers.Embedding(30, 4, name="embed")(inp)
+    x = tf_keras.layers.Flatten(name="flat")(x)
+    out = tf_keras.layers.Dense(3, activation="softmax", name="label")(x)
+    tf_keras.Model(inp, out).save(path)
+
+
 _BUILDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "emb": (_tf_keras_embedding, "onnx"),
     "seg": (_dense_map, "onnx"),
     "sym": (_symmetric, "all"),
     "deg": (_degenerate, "onnx"),
@@ -114,7 +127,7 @@ class _Models:
             from modelport.source import load
 
             build, formats = _BUILDERS[name]
-            path = self.root / f"{name}.keras"
+            path = self.root / (f"{name}.h5" if name == "emb" else f"{name}.keras")
             build(path)
             source = load(path)
             out = self.root / f"{name}-out"

@@ -295,3 +295,12 @@ def test_output_layouts_are_diagnosed_and_declared_ones_honoured(models, tmp_pat
                              input_shapes={"photo": [None, 3, 5, 7]})
     r = _only(validate(seg.source, declared))
     assert r.passed, r.diagnosis
+
+
+def test_embedding_inputs_get_ids_inside_the_vocabulary(models, tmp_path):
+    emb = models.get("emb")
+    report = validate(emb.source, emb.out, samples=8, save_inputs=tmp_path / "in.npz")
+    assert report.passed, [r.diagnosis for r in report.results]
+    ids = np.load(tmp_path / "in.npz")["words"]
+    assert ids.dtype == np.float32 and np.all(ids == np.round(ids))
+    assert ids.min() >= 0 and ids.max() < 30 and np.unique(ids).size > 5
