@@ -13,7 +13,7 @@ from modelport.legacy.recovery import vetted
 from modelport.legacy.recovery.bytecode import Ins, decode
 from modelport.legacy.recovery.machine import (NULL, Machine, Module, Refused, Undecodable,
                                                literal)
-from modelport.legacy.recovery.nodes import (BINARY, COMPARE, Const, Node, Seq, SliceNode,
+from modelport.legacy.recovery.nodes import (COMPARE, Const, Node, Seq, SliceNode,
                                              Subscript, Unary)
 
 __all__ = ["translate", "HANDLERS"]
@@ -33,14 +33,20 @@ def _name(ins: Ins) -> str:
     raise Refused(f"{ins.op} with an unreadable name argument")
 
 
+def _flag(m: Machine, ins: Ins, since: tuple[int, int]) -> bool:
+    """Python >= ``since`` packs "also push NULL" into the argument's low bit."""
+    return m.version_tuple >= since and bool(int(ins.arg or 0) & 1)
+
+
 def _load_global(m: Machine, ins: Ins) -> None:
     value = m.load_global(_name(ins))
-    m.stack.append(value)
+    m.stack += [NULL, value] if _flag(m, ins, (3, 11)) else [value]
 
 
 def _load_attr(m: Machine, ins: Ins) -> None:
     obj, = m.pop()
-    m.stack.append(m.load_attr(obj, _name(ins)))
+    value = m.load_attr(obj, _name(ins))
+    m.stack += [NULL, value] if _flag(m, ins, (3, 12)) else [value]
 
 
 def _load_method(m: Machine, ins: Ins) -> None:

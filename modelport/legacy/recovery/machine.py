@@ -60,6 +60,10 @@ class Machine:
     def py2(self) -> bool:
         return self.version.startswith("2.")
 
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.version.split("."))
+
     def pop(self, n: int = 1) -> list[Any]:
         if n > len(self.stack):
             raise Undecodable("stack underflow: not a straight-line expression")
