@@ -18,6 +18,19 @@ _PACKAGES = ("modelport", "tensorflow", "keras", "tf-keras", "tf2onnx", "onnx", 
              "ai-edge-litert", "numpy", "h5py")
 
 
+# What converting the same model twice reproduces (checked by tests/test_determinism.py):
+# signatures, I/O names and graph structure always; bytes only where upstream allows.
+DETERMINISM = {
+    "same_names_and_structure": ["savedmodel", "pb", "tflite", "onnx"],
+    "byte_identical": ["tflite", "onnx"],
+    "not_byte_identical": {
+        "savedmodel": "fingerprint.pb holds a random id per save; function names carry "
+                      "TensorFlow's per-process counters",
+        "pb": "function library names carry TensorFlow's per-process counters",
+    },
+}
+
+
 def tool_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in _PACKAGES:
@@ -47,6 +60,7 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         return {
             "modelport_manifest": 1,
+            "determinism": DETERMINISM,
             "source": self.source,
             "options": self.options,
             "versions": self.versions,

@@ -414,7 +414,10 @@ def _embedding_inputs(model: Any) -> dict[str, int]:
                 continue
             node_inputs = []
             for node in getattr(layer, "_inbound_nodes", []) or []:
-                tensors = getattr(node, "input_tensors", None) or getattr(node, "keras_inputs", [])
+                # never truth-test a tensor: tf_keras KerasTensors refuse bool()
+                tensors = getattr(node, "input_tensors", None)
+                if tensors is None:
+                    tensors = getattr(node, "keras_inputs", [])
                 node_inputs.extend(tensors if isinstance(tensors, (list, tuple)) else [tensors])
             for t in node_inputs:
                 name = in_layers.get(id(t))

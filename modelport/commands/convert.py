@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.add_argument("--validate", action="store_true",
                    help="run 'modelport validate' on the artifacts after converting")
+    from modelport.commands.validate import add_validation_options
+
+    add_validation_options(p)
 
 
 class _Progress:

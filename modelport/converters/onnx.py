@@ -8,6 +8,7 @@ batch dimension is named ``batch``. Inspecting and running need only ``onnx`` an
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,51 @@ def rename_values(graph: Any, mapping: dict[str, str]) -> None:
                 rename_values(g, mapping)
 
 
+_GENERATED = re.compile(r"^(?P<base>.*?)__\d+(?P<port>:\d+)?$")
+
+
+def _canonical_names(graph: Any) -> None:
+    """Renumber tf2onnx's generated ``name__N`` tensors and nodes in graph order.
+
+    tf2onnx numbers them in creation order, which varies between runs; numbering them by
+    position makes the same model give the same graph, byte for byte.
+    """
+    mapping: dict[str, str] = {}
+    counter = 0
+    # deduplicated constants keep whichever generated name tf2onnx saw first: drop it
+    constants = {i.name for i in graph.initializer if _GENERATED.match(i.name)}
+
+    def canon(name: str) -> str:
+        nonlocal counter
+        if name in mapping:
+            return mapping[name]
+        m = _GENERATED.match(name)
+        if m is None:
+            return name
+        counter += 1
+        base = "const" if name in constants else m.group("base")
+        mapping[name] = f"{base}__mp{counter}{m.group('port') or ''}"
+        return mapping[name]
+
+    for node in graph.node:
+        for name in list(node.input) + list(node.output):
+            canon(name)
+    for init in graph.initializer:
+        canon(init.name)
+    rename_values(graph, mapping)
+    for init in graph.initializer:
+        init.name = mapping.get(init.name, init.name)
+    node_names: dict[str, str] = {}
+    for node in graph.node:
+        if _GENERATED.match(node.name):
+            counter += 1
+            node_names[node.name] = f"{_GENERATED.match(node.name).group('base')}__mp{counter}"
+            node.name = node_names[node.name]
+    inits = sorted(graph.initializer, key=lambda t: t.name)
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
 def _name_batch(values: Any) -> None:
     for vi in values:
         dims = vi.type.tensor_type.shape.dim
@@ -73,6 +119,9 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
     gd = frozen_graph_def(source)
     tf_in = [f"{n}:0" for n in source.input_names]
     tf_out = [f"{n}:0" for n in source.output_names]
+    # tf2onnx names generated tensors from a process-wide counter; start it fresh so the
+    # same model always gives the same ONNX graph, whatever ran before in this process
+    tf2onnx.utils.INTERNAL_NAME = 1
     try:
         model_proto, _ = tf2onnx.convert.from_graph_def(
             gd, input_names=tf_in, output_names=tf_out, opset=options.opset)
@@ -86,6 +135,7 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
     if clash:
         raise ConversionError(f"ONNX graph already has tensors named {clash}")
     rename_values(graph, mapping)
+    _canonical_names(graph)
     _name_batch(graph.input)
     _name_batch(graph.output)
     order = {n: i for i, n in enumerate(source.output_names)}

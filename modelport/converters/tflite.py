@@ -219,8 +219,17 @@ class TFLiteRunner(Runner):
             raise ModelFileError(f"{self.path}: no signature; re-export with signatures")
         n = next(iter(feeds.values())).shape[0] if feeds else 1
         if self._fixed is not None and n != self._fixed:
-            # a fixed-batch export: run sample by sample and stack the results
-            parts = [self.run_impl({k: v[i:i + 1] for k, v in feeds.items()}) for i in range(n)]
+            # a fixed-batch export: run chunks of that batch (the last one padded by
+            # repeating its final sample) and stack the results
+            f = self._fixed
+            parts = []
+            for start in range(0, n, f):
+                chunk = {k: v[start:start + f] for k, v in feeds.items()}
+                real = next(iter(chunk.values())).shape[0]
+                if real < f:
+                    chunk = {k: np.concatenate([v, np.repeat(v[-1:], f - real, axis=0)])
+                             for k, v in chunk.items()}
+                parts.append({k: v[:real] for k, v in self.run_impl(chunk).items()})
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         runner = self._interp.get_signature_runner(self._key)
         out = runner(**{k: np.ascontiguousarray(v) for k, v in feeds.items()})
