@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,17 +18,17 @@ import numpy as np
 from modelport.errors import ModelFileError
 from modelport.legacy.configwalk import iter_layers
 from modelport.legacy.rules import RULES, Context, Rule
-from modelport.legacy.weights import convert_layer_weights
+from modelport.legacy.weights import (convert_layer_weights, read_names, rewrite, split_nested,
+                                      top_layers, write_names)
 from modelport.modelfile import RawModel
 
 __all__ = ["upgrade_config", "needs_weight_upgrade", "upgrade_weights", "applicable_rules",
-           "source_backend"]
+           "source_backend", "compat_objects", "era", "LegacyPlan", "plan"]
 
 log = logging.getLogger(__name__)
 
 # Keras 1 files do not record their backend; this lets a user say which one trained it.
 BACKEND_ENV = "MODELPORT_KERAS1_BACKEND"
-_CONTAINERS = ("Sequential", "Model", "Functional")
 _CUDNN = ("CuDNNLSTM", "CuDNNGRU")
 _CONV_PREFIXES = ("Conv", "Convolution", "AtrousConvolution", "Deconvolution",
                   "SeparableConvolution")
@@ -105,11 +106,99 @@ def upgrade_config(raw: RawModel, config: dict[str, Any]) -> list[str]:
     return notes
 
 
-def applicable_rules(raw: RawModel) -> list[str]:
+def applicable_rules(raw: RawModel) -> list[str]:  # kept small for callers that want only this
     """The notes ``upgrade_config`` would give, computed on a copy (for ``inspect``)."""
     if raw.config is None:
         return []
     return upgrade_config(raw, copy.deepcopy(raw.config))
+
+
+def era(raw: RawModel) -> str:
+    """``keras1``, ``keras2.0-2.3``, ``tf.keras1.x`` (``2.x-tf``), ``tf.keras2.4+`` or ``keras3``."""
+    if raw.major <= 1:
+        return "keras1"
+    if raw.major >= 3:
+        return "keras3"
+    if raw.keras_version.endswith("-tf"):
+        return "tf.keras1.x"
+    minor = raw.keras_version.split(".")[1:2]
+    return "keras2.0-2.3" if minor and minor[0].isdigit() and int(minor[0]) <= 3 else "tf.keras2.4+"
+
+
+@dataclass
+class LegacyPlan:
+    """What ``inspect`` reports before anything is built (no TensorFlow import needed)."""
+
+    era: str
+    keras_version: str
+    backend: str
+    backend_note: str = ""
+    rules: list[str] = field(default_factory=list)
+    lambdas: list[dict[str, str]] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _lambda_plan(config: dict[str, Any], custom: dict[str, Any]) -> list[dict[str, str]]:
+    from modelport.legacy.lambdas import find_lambdas, rebind_lambdas
+    from modelport.legacy.recovery import recover_lambdas
+
+    infos = find_lambdas(config)
+    remaining = recover_lambdas(rebind_lambdas(infos, dict(custom)), {})
+    out = []
+    for info in infos:
+        entry = {"layer": info.layer_name, "function": info.function_name,
+                 "python": info.facts.python if info.facts else ""}
+        if info in remaining:
+            entry.update(status="refused", reason=getattr(info, "refusal", ""))
+        elif info.kind == "recovered":
+            recovered = info.recovered  # type: ignore[attr-defined]
+            entry.update(status="recovered", python=recovered.python,
+                         expression=recovered.expression)
+        else:
+            entry.update(status="custom_object")
+        out.append(entry)
+    return out
+
+
+def plan(raw: RawModel, custom_objects: dict[str, Any] | None = None) -> LegacyPlan:
+    """Era, backend, the upgrade rules that apply, Lambda recovery and what blocks loading."""
+    backend, why = source_backend(raw)
+    result = LegacyPlan(era(raw), raw.keras_version, raw.backend or backend, why)
+    if raw.config is None:
+        result.blockers.append("weights only (no model config): rebuild the architecture and "
+                               "save the full model with model.save()")
+        return result
+    config = copy.deepcopy(raw.config)
+    try:
+        result.rules = upgrade_config(raw, config)
+    except ModelFileError as e:
+        result.blockers.append(str(e))
+    result.lambdas = _lambda_plan(config, custom_objects or {})
+    result.blockers += [l["reason"] for l in result.lambdas if l["status"] == "refused"]
+    return result
+
+
+def _keras2_gelu(x: Any) -> Any:
+    import keras
+
+    return keras.ops.gelu(x, approximate=False)  # tf.keras's default; Keras 3 approximates
+
+
+def compat_objects(raw: RawModel) -> dict[str, Any]:
+    """Custom objects that make *Keras 3* compute what Keras <= 2 computed for the same
+    activation name. Only for the Keras 3 loader: tf_keras already has these semantics.
+
+    ``hard_sigmoid`` was ``clip(0.2 x + 0.5)`` in Keras 1/2 (LSTM/GRU's default recurrent
+    activation there) but is ``clip(x / 6 + 0.5)`` in Keras 3; ``gelu`` was exact.
+    """
+    if raw.kind != "h5" or raw.major >= 3:
+        return {}
+    from modelport.legacy.recovery.kbackend import k_hard_sigmoid
+
+    return {"hard_sigmoid": k_hard_sigmoid, "gelu": _keras2_gelu}
 
 
 # --------------------------------------------------------------------------- weights
@@ -131,97 +220,30 @@ def needs_weight_upgrade(raw: RawModel, config: dict[str, Any]) -> bool:
     return any(l.get("class_name") in _CUDNN for _, l in iter_layers(raw.config))
 
 
-def _read_names(group: Any, name: str) -> list[str]:
-    """A Keras string-list attribute, possibly split over ``name0``, ``name1``, ..."""
-    if name in group.attrs:
-        values = list(group.attrs[name])
-    else:
-        values, chunk = [], 0
-        while f"{name}{chunk}" in group.attrs:
-            values.extend(group.attrs[f"{name}{chunk}"])
-            chunk += 1
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def _write_names(group: Any, name: str, values: list[str]) -> None:
-    for key in [k for k in group.attrs if k == name or
-                (k.startswith(name) and k[len(name):].isdigit())]:
-        del group.attrs[key]
-    group.attrs[name] = np.array([v.encode("utf8") for v in values])
-
-
-def _top_layers(config: dict[str, Any]) -> list[dict[str, Any]]:
-    inner = config.get("config")
-    layers = inner.get("layers") if isinstance(inner, dict) else inner
-    return [l for l in layers or [] if isinstance(l, dict)]
-
-
-def _owner(layers: list[dict[str, Any]], weight: str) -> dict[str, Any] | None:
-    """The sublayer a weight name belongs to: the longest ``name/`` or ``name_`` prefix."""
-    best, size = None, -1
-    for layer in layers:
-        name = str((layer.get("config") or {}).get("name", ""))
-        if name and weight.startswith((f"{name}/", f"{name}_")) and len(name) > size:
-            best, size = layer, len(name)
-    return best
-
-
-def _split(layer: dict[str, Any], names: list[str]) -> list[tuple[dict[str, Any], list[str]]]:
-    if layer.get("class_name") not in _CONTAINERS:
-        return [(layer, names)]
-    leaves = [l for _, l in iter_layers(layer) if l.get("class_name") not in _CONTAINERS]
-    parts: dict[int, tuple[dict[str, Any], list[str]]] = {}
-    for n in names:
-        owner = _owner(leaves, n)
-        if owner is None:
-            raise ModelFileError(f"weight {n} matches no layer of the nested model "
-                                 f"{(layer.get('config') or {}).get('name')}")
-        parts.setdefault(id(owner), (owner, []))[1].append(n)
-    return list(parts.values())
-
-
-_RNN_PARTS = ("kernel", "recurrent_kernel", "bias")
-
-
-def _rewrite(group: Any, layer: dict[str, Any], names: list[str],
-             arrays: list[np.ndarray]) -> list[str]:
-    for n in names:
-        del group[n]
-    if len(arrays) == len(names):
-        new_names = names
-    else:
-        base = str((layer.get("config") or {}).get("name", "layer"))
-        parts = _RNN_PARTS if len(arrays) == 3 else [f"w{i}" for i in range(len(arrays))]
-        new_names = [f"{base}/{p}:0" for p in parts]
-    for n, a in zip(new_names, arrays):
-        group.create_dataset(n, data=a)
-    return new_names
-
-
 def upgrade_weights(raw: RawModel, config: dict[str, Any], h5file: Any) -> list[str]:
     """Rewrite weights in ``h5file`` (a writable copy of the model file) in place."""
     group = h5file["model_weights"] if "model_weights" in h5file else h5file
     originals = {_layer_name(p, l): l for p, l in iter_layers(raw.config)}
-    top = {_layer_name("", l): l for l in _top_layers(config)}
+    top = {_layer_name("", l): l for l in top_layers(config)}
     keras1 = raw.major <= 1
     theano = source_backend(raw)[0] == "theano"
     converted = []
-    for lname in _read_names(group, "layer_names"):
+    for lname in read_names(group, "layer_names"):
         if lname not in group or lname not in top:
             continue
         g = group[lname]
-        names = _read_names(g, "weight_names")
+        names = read_names(g, "weight_names")
         new_names: list[str] = []
-        for layer, part in _split(top[lname], names):
+        for layer, part in split_nested(top[lname], names):
             arrays = [np.asarray(g[n]) for n in part]
             original = originals.get(_layer_name("", layer), layer)
             out = convert_layer_weights(layer, original, arrays, keras1, theano)
             if len(out) == len(arrays) and all(a is b for a, b in zip(out, arrays)):
                 new_names += part
                 continue
-            new_names += _rewrite(g, layer, part, out)
+            new_names += rewrite(g, layer, part, out)
             converted.append(_layer_name("", layer))
-        _write_names(g, "weight_names", new_names)
+        write_names(g, "weight_names", new_names)
     group.attrs["keras_version"] = STAMP_VERSION
     group.attrs["backend"] = b"tensorflow"
     notes = [f"weights converted to the Keras 2 layout for: {', '.join(converted)}"] if converted else []

@@ -12,9 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from modelport.errors import ModelFileError
+from modelport.legacy.configwalk import iter_layers
+
 __all__ = [
     "convert_kernel", "keras1_conv1d", "keras1_channels_first_kernel", "keras1_lstm",
-    "keras1_gru", "cudnn_lstm", "cudnn_gru", "convert_layer_weights",
+    "keras1_gru", "cudnn_lstm", "cudnn_gru", "convert_layer_weights", "read_names",
+    "write_names", "split_nested", "rewrite", "top_layers",
 ]
 
 _CONV = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "ConvLSTM2D")
@@ -146,3 +150,75 @@ def convert_layer_weights(layer: dict[str, Any], original: dict[str, Any],
         if cls == "ConvLSTM2D" and len(w) > 1:
             w[1] = convert_kernel(w[1])
     return w
+
+
+# --------------------------------------------------------------------------- h5 groups
+
+_CONTAINERS = ("Sequential", "Model", "Functional")
+
+
+def read_names(group: Any, name: str) -> list[str]:
+    """A Keras string-list attribute, possibly split over ``name0``, ``name1``, ..."""
+    if name in group.attrs:
+        values = list(group.attrs[name])
+    else:
+        values, chunk = [], 0
+        while f"{name}{chunk}" in group.attrs:
+            values.extend(group.attrs[f"{name}{chunk}"])
+            chunk += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def write_names(group: Any, name: str, values: list[str]) -> None:
+    for key in [k for k in group.attrs if k == name or
+                (k.startswith(name) and k[len(name):].isdigit())]:
+        del group.attrs[key]
+    group.attrs[name] = np.array([v.encode("utf8") for v in values])
+
+
+def top_layers(config: dict[str, Any]) -> list[dict[str, Any]]:
+    inner = config.get("config")
+    layers = inner.get("layers") if isinstance(inner, dict) else inner
+    return [l for l in layers or [] if isinstance(l, dict)]
+
+
+def _owner(layers: list[dict[str, Any]], weight: str) -> dict[str, Any] | None:
+    """The sublayer a weight name belongs to: the longest ``name/`` or ``name_`` prefix."""
+    best, size = None, -1
+    for layer in layers:
+        name = str((layer.get("config") or {}).get("name", ""))
+        if name and weight.startswith((f"{name}/", f"{name}_")) and len(name) > size:
+            best, size = layer, len(name)
+    return best
+
+
+def split_nested(layer: dict[str, Any], names: list[str]) -> list[tuple[dict[str, Any], list[str]]]:
+    if layer.get("class_name") not in _CONTAINERS:
+        return [(layer, names)]
+    leaves = [l for _, l in iter_layers(layer) if l.get("class_name") not in _CONTAINERS]
+    parts: dict[int, tuple[dict[str, Any], list[str]]] = {}
+    for n in names:
+        owner = _owner(leaves, n)
+        if owner is None:
+            raise ModelFileError(f"weight {n} matches no layer of the nested model "
+                                 f"{(layer.get('config') or {}).get('name')}")
+        parts.setdefault(id(owner), (owner, []))[1].append(n)
+    return list(parts.values())
+
+
+_RNN_PARTS = ("kernel", "recurrent_kernel", "bias")
+
+
+def rewrite(group: Any, layer: dict[str, Any], names: list[str],
+             arrays: list[np.ndarray]) -> list[str]:
+    for n in names:
+        del group[n]
+    if len(arrays) == len(names):
+        new_names = names
+    else:
+        base = str((layer.get("config") or {}).get("name", "layer"))
+        parts = _RNN_PARTS if len(arrays) == 3 else [f"w{i}" for i in range(len(arrays))]
+        new_names = [f"{base}/{p}:0" for p in parts]
+    for n, a in zip(new_names, arrays):
+        group.create_dataset(n, data=a)
+    return new_names
