@@ -31,6 +31,9 @@ SOURCES = {
     "locals": "def f(x):\n    y = x * 2\n    z = y + 1\n    return K.tanh(z)\n",
     "reshape": "lambda x: K.reshape(x, (-1, 2, 2))",
     "tf1_reduce": "lambda x: tf.reduce_mean(x, reduction_indices=[1])",
+    "unpack": ("def f(vects):\n    x, y = vects\n"
+               "    s = K.sum(K.square(x - y), axis=1, keepdims=True)\n"
+               "    return K.sqrt(K.maximum(s, K.epsilon()))\n"),
     "evil": "lambda x: __import__('os').system('echo hi')",
     "tensor_method": "lambda x: x.sum()",
     "conditional": "lambda x: x * 2 if x is not None else 0",

@@ -39,6 +39,8 @@ EXPECTED = {
     "locals": (X, lambda x: np.tanh(x * 2 + 1)),
     "reshape": (X, lambda x: x.reshape(-1, 2, 2)),
     "tf1_reduce": (X, lambda x: x.mean(axis=1)),
+    "unpack": (PAIR[:1] * 2, lambda x: np.sqrt(np.maximum(
+        ((x[0] - x[1]) ** 2).sum(axis=1, keepdims=True), 1e-7))),
 }
 REFUSED = {
     "evil": ("__import__", "global name '__import__'"),

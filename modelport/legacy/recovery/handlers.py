@@ -63,8 +63,31 @@ def _load_fast(m: Machine, ins: Ins) -> None:
 
 
 def _store_fast(m: Machine, ins: Ins) -> None:
-    value, = m.pop()
-    m.locals[_name(ins)] = value
+    """STORE_FAST, and 3.13's STORE_FAST_STORE_FAST / STORE_FAST_LOAD_FAST pairs."""
+    names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+    if not all(isinstance(n, str) for n in names):
+        raise Refused(f"{ins.op} with an unreadable local name")
+    stores = names[:1] if ins.op == "STORE_FAST_LOAD_FAST" else names
+    for name in stores:
+        value = m.pop()[0]
+        if value is NULL:
+            raise Undecodable("assignment of a call placeholder")
+        m.locals[name] = value  # a tensor expression, or a module imported into a local
+    if ins.op == "STORE_FAST_LOAD_FAST":
+        m.stack.append(m.load_fast(names[1]))
+
+
+def _unpack(m: Machine, ins: Ins) -> None:
+    """``x, y = inputs``: item i of the value, first item on top."""
+    value = m.value(m.pop()[0], "unpacked value")
+    n = int(ins.arg or 0)
+    if isinstance(value, Seq):
+        if len(value.items) != n:
+            raise Undecodable("unpacking a tuple of another length")
+        items = list(value.items)
+    else:
+        items = [Subscript(value, Const(i)) for i in range(n)]
+    m.stack += reversed(items)
 
 
 def _load_deref(m: Machine, ins: Ins) -> None:
@@ -210,7 +233,9 @@ def _kw_names(m: Machine, ins: Ins) -> None:
 HANDLERS: dict[str, Handler] = {
     "LOAD_GLOBAL": _load_global, "LOAD_NAME": _load_global, "LOAD_ATTR": _load_attr,
     "LOAD_METHOD": _load_method, "LOAD_FAST": _load_fast, "LOAD_FAST_CHECK": _load_fast,
-    "LOAD_FAST_LOAD_FAST": _load_fast, "STORE_FAST": _store_fast, "LOAD_DEREF": _load_deref,
+    "LOAD_FAST_LOAD_FAST": _load_fast, "STORE_FAST": _store_fast,
+    "STORE_FAST_STORE_FAST": _store_fast, "STORE_FAST_LOAD_FAST": _store_fast,
+    "UNPACK_SEQUENCE": _unpack, "LOAD_DEREF": _load_deref,
     "LOAD_CLASSDEREF": _load_deref, "LOAD_CONST": _load_const,
     **{f"BINARY_{k}": _binary_old for k in OLD_BINARY},
     **{f"INPLACE_{k}": _binary_old for k in OLD_BINARY},

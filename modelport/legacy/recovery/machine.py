@@ -50,7 +50,7 @@ def literal(value: Any, what: str) -> Const:
 class Machine:
     def __init__(self, params: list[str], closure: dict[str, Any], version: str) -> None:
         self.stack: list[Any] = []
-        self.locals: dict[str, Node] = {}
+        self.locals: dict[str, Any] = {}
         self.params = params
         self.closure = closure
         self.version = version
@@ -99,7 +99,7 @@ class Machine:
             return self.resolve(f"{obj.path}.{attr}")
         raise Refused(f"attribute .{attr} of a computed value is not in the vetted subset")
 
-    def load_fast(self, name: str) -> Node:
+    def load_fast(self, name: str) -> Any:
         if name in self.locals:
             return self.locals[name]
         if name in self.params:
