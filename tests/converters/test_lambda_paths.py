@@ -1,5 +1,10 @@
-"""Lambda layers and custom objects: refused without help (no bytecode runs), converted
-and correct with the user's custom-objects file."""
+"""Lambda layers and custom objects: refused without help (and then no bytecode runs),
+converted and correct with the user's custom-objects file.
+
+The classic siamese Lambda is pure ``K.*`` arithmetic, which ``modelport.legacy.recovery``
+translates without running it, so the refusal is exercised with a Lambda that calls a
+helper of the user's module: its bytecode alone can never be translated.
+"""
 
 from __future__ import annotations
 
@@ -15,28 +20,61 @@ from modelport.manifest import read_manifest
 from modelport.source import load
 from modelport.validators.inputs import generate_inputs
 
+HELPER_SOURCE = """from tf_keras import backend as K
+
+
+def _row_norm(x):
+    return K.sqrt(K.sum(K.square(x), axis=-1, keepdims=True) + 1.0)
+
+
+def normalize_rows(x):
+    return x / _row_norm(x)
+"""
+
+
+@pytest.fixture(scope="module")
+def helper_model(tmp_path_factory) -> tuple[Path, Path]:
+    """A tf_keras .h5 whose Lambda calls a module-level helper, and the user's objects file."""
+    import tf_keras
+
+    directory = tmp_path_factory.mktemp("helper")
+    namespace: dict = {}
+    exec(compile(HELPER_SOURCE, "<user module>", "exec"), namespace)
+    tf_keras.utils.set_random_seed(5)
+    inputs = tf_keras.Input(shape=(8,), name="features")
+    x = tf_keras.layers.Lambda(namespace["normalize_rows"], name="normalize")(inputs)
+    outputs = tf_keras.layers.Dense(3, name="scores")(x)
+    model = tf_keras.Model(inputs, outputs)
+    model.layers[-1].set_weights([np.random.default_rng(5).normal(size=(8, 3)) * 2.0,
+                                  np.array([0.1, -0.2, 0.3])])
+    path = directory / "normalizer.h5"
+    model.save(path, save_format="h5")
+    objects = directory / "normalizer_objects.py"
+    objects.write_text(HELPER_SOURCE)
+    return path, objects
+
 
 def _error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("modelport: error:")]
 
 
-def test_siamese_without_objects_is_refused(fixture_models) -> None:
-    fx = fixture_models.get("siamese")
+def test_lambda_without_objects_is_refused(helper_model) -> None:
+    path, _ = helper_model
     with pytest.raises(LambdaRefusedError) as info:
-        load(fx.path)
+        load(path)
     message = str(info.value)
-    assert "distance" in message  # the Lambda layer
-    assert "euclidean_distance" in message  # the function the user must define
+    assert "normalize" in message  # the Lambda layer
+    assert "normalize_rows" in message  # the function the user must define
     assert "--custom-objects" in message and "--trust-lambda" in message
     assert "\n" not in message
-    assert info.value.layers == ["distance"]
+    assert info.value.layers == ["normalize"]
     assert info.value.exit_code == 2
 
 
-def test_cli_refusal_exits_2_with_one_line(fixture_models, tmp_path: Path, capsys) -> None:
-    fx = fixture_models.get("siamese")
+def test_cli_refusal_exits_2_with_one_line(helper_model, tmp_path: Path, capsys) -> None:
+    path, _ = helper_model
     out = tmp_path / "out"
-    rc = main(["convert", str(fx.path), "--to", "all", "--out", str(out)])
+    rc = main(["convert", str(path), "--to", "all", "--out", str(out)])
     captured = capsys.readouterr()
     assert rc == 2
     errors = _error_lines(captured.err)
@@ -44,6 +82,31 @@ def test_cli_refusal_exits_2_with_one_line(fixture_models, tmp_path: Path, capsy
     assert "--custom-objects" in errors[0] and "--trust-lambda" in errors[0]
     assert "Traceback" not in captured.err + captured.out
     assert not out.exists() or not any(out.iterdir())  # nothing written on refusal
+
+
+def test_lambda_with_objects_converts_and_matches_numpy(helper_model, tmp_path: Path,
+                                                        capsys) -> None:
+    import h5py
+
+    path, objects = helper_model
+    out = tmp_path / "out"
+    rc = main(["convert", str(path), "--to", "all", "--out", str(out),
+               "--custom-objects", str(objects)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    manifest = read_manifest(out / "normalizer.manifest.json")
+    assert manifest.source["lambdas"] == [{"layer": "normalize", "function": "normalize_rows",
+                                           "rebuilt_from": "custom_objects"}]
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"]["scores"]["scores"]
+        kernel, bias = np.asarray(group["kernel:0"]), np.asarray(group["bias:0"])
+    feeds = generate_inputs(manifest.artifacts[0].inputs, samples=5, seed=3)
+    x = feeds["features"].astype(np.float64)
+    want = x / np.sqrt((x ** 2).sum(axis=-1, keepdims=True) + 1.0) @ kernel + bias
+    assert want.std(axis=0).min() > 1e-2
+    for record in manifest.artifacts:
+        got = converters.get(record.format).load(out / record.path).run(feeds)["scores"]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=record.format)
 
 
 def _numpy_siamese(model_path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -77,17 +140,15 @@ def test_siamese_with_objects_rebinds_and_matches_numpy(converted) -> None:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=fmt)
 
 
-def test_cli_with_objects_converts(fixture_models, tmp_path: Path, capsys) -> None:
+def test_siamese_without_objects_is_translated_not_refused(fixture_models) -> None:
+    """Pure K.* arithmetic: recovered from the bytecode without running it (no file needed)."""
     fx = fixture_models.get("siamese")
-    out = tmp_path / "out"
-    rc = main(["convert", str(fx.path), "--to", "pb", "--out", str(out),
-               "--custom-objects", str(fx.custom_objects)])
-    captured = capsys.readouterr()
-    assert rc == 0, captured.err
-    manifest = read_manifest(out / "siamese.manifest.json")
-    assert [a.format for a in manifest.artifacts] == ["pb"] and manifest.ok
-    assert (out / "siamese.pb").is_file()
-    assert manifest.source["lambdas"][0]["rebuilt_from"] == "custom_objects"
+    source = load(fx.path)
+    assert [entry["layer"] for entry in source.lambdas] == ["distance"]
+    assert source.lambdas[0]["rebuilt_from"] != "custom_objects"
+    feeds = generate_inputs(source.inputs, samples=5, seed=12)
+    np.testing.assert_allclose(source.predict(feeds)["distance"], _numpy_siamese(fx.path, feeds),
+                               rtol=0, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- no bytecode runs
