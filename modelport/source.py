@@ -174,13 +174,19 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
     check_config(raw, config, custom)
     custom = alias_registered_names(custom, referenced_names(config))
     lambdas = find_lambdas(config)
+    origin = {id(i): "named_function" for i in lambdas if i.kind == "name"}
     remaining = rebind_lambdas(lambdas, custom)
+    origin.update({id(i): "custom_objects" for i in lambdas
+                   if id(i) not in origin and i not in remaining})
     if remaining and not trust_lambda:
         from modelport.legacy.recovery import recover_lambdas
 
+        before = remaining
         remaining = recover_lambdas(remaining, custom)
+        origin.update({id(i): "recovered" for i in before if i not in remaining})
     if remaining and not trust_lambda:
         raise _lambda_refusal(raw.path, remaining)
+    origin.update({id(i): "trusted_bytecode" for i in remaining})
     warnings: list[str] = []
     from modelport.legacy.upgrade import upgrade_config
 
@@ -205,9 +211,9 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
         outputs=outputs, layout=layout, data_format=data_format,
         has_rnn=any(l.get("class_name") in _RNN_CLASSES for _, l in iter_layers(config)),
         embedding_vocab=_embedding_inputs(model), warnings=warnings,
+        # how each Lambda was rebuilt; only "trusted_bytecode" ran code from the file
         lambdas=[{"layer": i.layer_name, "function": i.function_name,
-                  "rebuilt_from": "custom_objects" if i.kind == "name" else "bytecode"}
-                 for i in lambdas],
+                  "rebuilt_from": origin.get(id(i), "trusted_bytecode")} for i in lambdas],
         custom_objects=custom,
     )
     return src

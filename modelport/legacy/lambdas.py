@@ -167,6 +167,7 @@ def rebind_lambdas(lambdas: list[LambdaInfo], custom_objects: dict[str, Any]) ->
         cfg["function"] = info.function_name
         cfg["function_type"] = "function"
         cfg["module"] = getattr(fn, "__module__", None)
+        cfg.pop("output_shape_module", None)  # the file's module, which is not ours
         if info.output_shape_kind == "bytecode":
             # the layer infers its output shape by tracing the function instead
             cfg["output_shape"] = None

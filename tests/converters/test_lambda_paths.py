@@ -189,10 +189,6 @@ def test_refusal_runs_no_bytecode(tmp_path: Path, capsys) -> None:
 
 # --------------------------------------------------------------------------- custom_k3
 
-@pytest.mark.xfail(strict=True, raises=UnsafeModelError,
-                   reason="safety.check_config treats Keras 3's {'module': 'builtins', "
-                          "'config': 'pkg>name'} reference to a registered loss as an attack "
-                          "instead of a missing custom object")
 def test_custom_k3_needs_its_objects_file(fixture_models) -> None:
     import keras
 

@@ -29,20 +29,6 @@ FORMATS = converters.FORMAT_NAMES
 _KNOWN: dict[tuple[str, str | None], pytest.MarkDecorator] = {}
 
 
-def _custom_k3_safety_bug() -> pytest.MarkDecorator:
-    from modelport.errors import UnsafeModelError
-
-    return pytest.mark.xfail(
-        strict=True, raises=UnsafeModelError,
-        reason="safety.check_config refuses Keras 3's serialisation of a registered custom "
-               "function ({'module': 'builtins', 'config': 'pkg>name'}) even when "
-               "--custom-objects defines it: it compares 'pkg>name' with the bare name")
-
-
-for _fmt in (*FORMATS, None):
-    _KNOWN[("custom_k3", _fmt)] = _custom_k3_safety_bug()
-
-
 def _param(name: str, fmt: str | None = None):
     marks = [_KNOWN[(name, fmt)]] if (name, fmt) in _KNOWN else []
     return pytest.param(name, fmt, marks=marks, id=f"{name}-{fmt}" if fmt else name)
