@@ -147,14 +147,11 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
         onnx.checker.check_model(model_proto)
     except Exception as e:
         raise ConversionError(f"tf2onnx produced an invalid ONNX model: {e}") from e
-    big = sum(len(t.raw_data) for t in graph.initializer) > EXTERNAL_DATA_OVER
-    with atomic_path(dest) as tmp:
-        if big:
-            data_name = f"{dest.name}.data"
-            onnx.save_model(model_proto, str(tmp), save_as_external_data=True,
-                            all_tensors_to_one_file=True, location=data_name)
-            # onnx wrote the side file next to tmp under its final name; it is complete now
-        else:
+    big = sum(t.ByteSize() for t in graph.initializer) > EXTERNAL_DATA_OVER
+    if big:
+        _save_with_external_data(model_proto, dest)
+    else:
+        with atomic_path(dest) as tmp:
             onnx.save_model(model_proto, str(tmp))
     inputs, outputs = source_tensors(source, None)
     for t in inputs + outputs:
@@ -163,6 +160,33 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           details={"opset": options.opset, "external_data": big,
                                    "nodes": len(graph.node)})
+
+
+def _save_with_external_data(model_proto: Any, dest: Path) -> None:
+    """Weights to a side file named after their hash, written before the model that points
+    at it: a kill at any moment leaves the old pair or the new pair, never a mix."""
+    import hashlib
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.partial-", dir=dest.parent) as tmp:
+        staging = Path(tmp) / dest.name
+        onnx.save_model(model_proto, str(staging), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
+        digest = hashlib.sha256((Path(tmp) / "weights.data").read_bytes()).hexdigest()[:12]
+        data_name = f"{dest.name}.{digest}.data"
+        (Path(tmp) / "weights.data").replace(dest.parent / data_name)
+        proto = onnx.load(str(staging), load_external_data=False)
+        for tensor in proto.graph.initializer:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    entry.value = data_name
+        with atomic_path(dest) as final:
+            final.write_bytes(proto.SerializeToString())
+    for stale in dest.parent.glob(f"{dest.name}.*.data"):
+        if stale.name != data_name:
+            stale.unlink(missing_ok=True)
 
 
 def _dims(vi: Any) -> list[int | str | None] | None:

@@ -15,7 +15,7 @@ import pytest
 
 from modelport import converters
 from modelport.cli import main
-from modelport.errors import LambdaRefusedError, MissingCustomObjectsError, UnsafeModelError
+from modelport.errors import LambdaRefusedError, MissingCustomObjectsError
 from modelport.manifest import read_manifest
 from modelport.source import load
 from modelport.validators.inputs import generate_inputs
