@@ -7,9 +7,7 @@ import copy
 import json
 import logging
 import os
-import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,9 @@ from modelport.errors import (
 )
 from modelport.legacy.configwalk import iter_layers, referenced_names
 from modelport.legacy.lambdas import LambdaInfo, find_lambdas, rebind_lambdas
+from modelport.builder import build_model, missing_message, one_line
 from modelport.modelfile import RawModel, read_model_file
+from modelport.modelio import embedding_inputs, io_records
 from modelport.objectcheck import unknown_objects
 
 __all__ = ["SourceModel", "load"]
@@ -114,7 +114,7 @@ def load(
         # a damaged file can trip any reader (h5py, json, a framework); name it as such
         log.debug("loading %s failed", path, exc_info=True)
         raise ModelFileError(
-            f"{path}: cannot be read as a Keras model ({_one_line(e)}); the file is damaged "
+            f"{path}: cannot be read as a Keras model ({one_line(e)}); the file is damaged "
             "or of an unsupported kind (run with --debug for details)"
         ) from e
 
@@ -161,7 +161,7 @@ def _keras3_combined(weights: Path, config: dict[str, Any], custom: dict[str, An
         model.load_weights(weights)
     except Exception as e:
         raise ModelFileError(f"{weights}: these Keras 3 weights do not fit the architecture "
-                             f"({_one_line(e)})") from None
+                             f"({one_line(e)})") from None
     dest = tmp / f"{weights.name.split('.')[0]}.keras"
     model.save(dest)
     return dest
@@ -193,24 +193,24 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
     warnings += upgrade_config(raw, config)
     missing, legacy_only = unknown_objects(config, custom)
     if missing:
-        raise MissingCustomObjectsError(_missing_message(raw.path, missing), names=missing)
+        raise MissingCustomObjectsError(missing_message(raw.path, missing), names=missing)
     if legacy_only:
         raise ModelFileError(
             f"{raw.path}: uses Keras 1 layer(s) {', '.join(legacy_only)} that no current Keras "
             "implements; rebuild those parts with current layers (e.g. Merge -> Concatenate/Add) "
             "and pass the architecture with --architecture")
-    model, framework, notes = _build(raw, config, custom, trust_lambda)
+    model, framework, notes = build_model(raw, config, custom, trust_lambda)
     warnings += notes
     from modelport.layout import describe_layout, patch_channels_first
 
     data_format = patch_channels_first(model)
-    inputs, outputs = _io_records(model, framework)
+    inputs, outputs = io_records(model, framework)
     layout = describe_layout(inputs, data_format)
     src = SourceModel(
         path=Path(raw.extra.get("display_path", raw.path)), raw=raw, model=model, framework=framework, inputs=inputs,
         outputs=outputs, layout=layout, data_format=data_format,
         has_rnn=any(l.get("class_name") in _RNN_CLASSES for _, l in iter_layers(config)),
-        embedding_vocab=_embedding_inputs(model), warnings=warnings,
+        embedding_vocab=embedding_inputs(model), warnings=warnings,
         # how each Lambda was rebuilt; only "trusted_bytecode" ran code from the file
         lambdas=[{"layer": i.layer_name, "function": i.function_name,
                   "rebuilt_from": origin.get(id(i), "trusted_bytecode")} for i in lambdas],
@@ -234,205 +234,3 @@ def _lambda_refusal(path: Path, remaining: list[LambdaInfo]) -> LambdaRefusedErr
         "saved with this Python version",
         layers=names,
     )
-
-
-# --------------------------------------------------------------------------- building
-
-
-def _framework_order(raw: RawModel) -> list[str]:
-    # Keras 2 / tf.keras files are read by their own loader first (tf_keras); Keras 3 files
-    # and anything tf_keras cannot rebuild go through Keras 3.
-    return ["keras3", "tf_keras"] if raw.major >= 3 else ["tf_keras", "keras3"]
-
-
-def _build(raw: RawModel, config: dict[str, Any], custom: dict[str, Any], trust: bool):
-    errors: list[tuple[str, BaseException]] = []
-    for framework in _framework_order(raw):
-        try:
-            model = _load_with(framework, raw, config, custom, trust)
-        except MissingCustomObjectsError:
-            raise
-        except Exception as e:  # each loader fails in its own ways; keep all for the message
-            log.debug("loading with %s failed", framework, exc_info=True)
-            errors.append((framework, e))
-            continue
-        notes = [f"loaded with {framework} after {errors[0][0]} failed: "
-                 f"{_one_line(errors[0][1])}"] if errors else []
-        return model, framework, notes
-    missing = _unknown_names(errors)
-    if missing:
-        raise MissingCustomObjectsError(_missing_message(raw.path, missing), names=missing)
-    detail = "; ".join(f"{fw}: {_one_line(e)}" for fw, e in errors)
-    raise ModelFileError(f"{raw.path}: no loader could rebuild this model ({detail})")
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    msg = text[0] if text else ""
-    return f"{type(e).__name__}: {msg[:300]}"
-
-
-def _unknown_names(errors: list[tuple[str, BaseException]]) -> list[str]:
-    import re
-
-    names: list[str] = []
-    for _, e in errors:
-        for m in re.finditer(r"Unknown (?:layer|object|function|loss|metric)[^'\"]*['\"]([^'\"]+)['\"]",
-                             str(e)):
-            if m.group(1) not in names:
-                names.append(m.group(1))
-    return names
-
-
-def _missing_message(path: Path, names: list[str]) -> str:
-    bare = [n.rsplit(">", 1)[-1] for n in names]
-    lines = ["import keras"] + [
-        f"class {n}(keras.layers.Layer): ...  # your implementation" if n[:1].isupper()
-        else f"def {n}(x): ...  # your implementation" for n in bare[:2]]
-    return (f"{path}: the model uses objects that are not registered: {', '.join(names)}; "
-            f"define them in a file and pass --custom-objects FILE.py, for example:\n    "
-            + "\n    ".join(lines))
-
-
-def _load_with(framework: str, raw: RawModel, config: dict[str, Any],
-               custom: dict[str, Any], trust: bool) -> Any:
-    from modelport.legacy.upgrade import needs_weight_upgrade
-
-    cfg = _prepare_config(copy.deepcopy(config), framework)
-    with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
-        if cfg == raw.config and not needs_weight_upgrade(raw, config):
-            model_path = raw.path
-        else:
-            model_path = _patched_copy(raw, cfg, Path(tmp))
-        if framework == "keras3":
-            import keras
-
-            if trust:
-                keras.config.enable_unsafe_deserialization()
-            return keras.saving.load_model(model_path, custom_objects=custom, compile=False,
-                                           safe_mode=not trust)
-        import tf_keras
-
-        with tf_keras.utils.custom_object_scope(custom):
-            return tf_keras.models.load_model(model_path, custom_objects=custom, compile=False)
-
-
-def _prepare_config(config: dict[str, Any], framework: str) -> dict[str, Any]:
-    if framework == "keras3":
-        for _, layer in iter_layers(config):
-            cfg = layer.get("config")
-            if layer.get("class_name") == "Lambda" and isinstance(cfg, dict):
-                if cfg.get("function_type") == "function" and isinstance(cfg.get("function"), str):
-                    for key in ("function_type", "module", "output_shape_type",
-                                "output_shape_module"):
-                        cfg.pop(key, None)
-    return config
-
-
-def _patched_copy(raw: RawModel, config: dict[str, Any], tmp: Path) -> Path:
-    dest = tmp / raw.path.name
-    if raw.kind == "keras":
-        with zipfile.ZipFile(raw.path) as src, zipfile.ZipFile(dest, "w") as out:
-            for item in src.infolist():
-                data = src.read(item.filename)
-                if item.filename == "config.json":
-                    data = json.dumps(config).encode()
-                out.writestr(item, data)
-        return dest
-    import h5py
-
-    from modelport.legacy.upgrade import needs_weight_upgrade, upgrade_weights
-
-    shutil.copyfile(raw.path, dest)
-    with h5py.File(dest, "r+") as f:
-        f.attrs["model_config"] = json.dumps(config).encode("utf-8")
-        if "training_config" in f.attrs:  # never needed to convert; may name custom losses
-            del f.attrs["training_config"]
-        if needs_weight_upgrade(raw, config):
-            upgrade_weights(raw, config, f)
-    return dest
-
-
-# --------------------------------------------------------------------------- names
-
-
-def _history_name(t: Any) -> str:
-    hist = getattr(t, "_keras_history", None)
-    if hist is not None:
-        layer = hist[0] if isinstance(hist, tuple) else getattr(hist, "layer", None)
-        if layer is not None and getattr(layer, "name", None):
-            return layer.name
-    return str(getattr(t, "name", "")).split(":")[0].split("/")[0]
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            n = f"{n}_{seen[n]}"
-        seen.setdefault(n, 0)
-        out.append(n)
-    return out
-
-
-def _dtype_name(dt: Any) -> str:
-    name = getattr(dt, "name", dt)
-    return str(np.dtype(str(name))) if name else "float32"
-
-
-def _io_records(model: Any, framework: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    ins = list(model.inputs)
-    in_names = _unique([_history_name(t) for t in ins])
-    out_tensors = model.outputs
-    struct = getattr(model, "_outputs_struct", None)  # Keras 3 functional: as declared
-    if isinstance(struct, dict):
-        # a dict-output model is fetched by its keys, not its layer names
-        out_names, out_tensors = list(struct), list(struct.values())
-    elif isinstance(out_tensors, dict):
-        out_names, out_tensors = list(out_tensors), list(out_tensors.values())
-    else:
-        out_tensors = list(out_tensors)
-        declared = list(getattr(model, "output_names", []) or [])
-        out_names = declared if len(declared) == len(out_tensors) else [
-            _history_name(t) for t in out_tensors]
-    out_names = _unique(out_names)
-
-    def rec(name: str, t: Any) -> TensorInfo:
-        shape = [None if d is None else int(d) for d in tuple(t.shape)]
-        return TensorInfo(name, shape, _dtype_name(t.dtype))
-
-    clash = set(in_names) & set(out_names)
-    if clash:
-        raise UserInputError(f"input and output share the name(s) {sorted(clash)}; rename them")
-    return ([rec(n, t) for n, t in zip(in_names, ins)],
-            [rec(n, t) for n, t in zip(out_names, out_tensors)])
-
-
-def _embedding_inputs(model: Any) -> dict[str, int]:
-    """Inputs that feed an Embedding layer directly, with its vocabulary size."""
-    vocab: dict[str, int] = {}
-    try:
-        in_layers = {id(t): _history_name(t) for t in model.inputs}
-        for layer in getattr(model, "layers", []):
-            if type(layer).__name__ != "Embedding":
-                continue
-            node_inputs = []
-            for node in getattr(layer, "_inbound_nodes", []) or []:
-                # never truth-test a tensor: tf_keras KerasTensors refuse bool()
-                tensors = getattr(node, "input_tensors", None)
-                if tensors is None:
-                    tensors = getattr(node, "keras_inputs", [])
-                node_inputs.extend(tensors if isinstance(tensors, (list, tuple)) else [tensors])
-            for t in node_inputs:
-                name = in_layers.get(id(t))
-                if name is None:
-                    hist = _history_name(t)
-                    name = hist if hist in in_layers.values() else None
-                if name is not None:
-                    dim = int(layer.input_dim)
-                    vocab[name] = min(vocab.get(name, dim), dim)
-    except Exception:  # best effort: the validator then draws small non-negative ids
-        log.debug("embedding discovery failed", exc_info=True)
-    return vocab

@@ -94,7 +94,7 @@ def validate(
     targets, warnings = discover(paths, source.stem)
 
     specs = source.inputs
-    vocab = _vocab(source)
+    vocab = dict(source.embedding_vocab)
     if inputs is None:
         feeds = generate_inputs(specs, samples, seed, vocab, overrides, source.layout)
     elif isinstance(inputs, (str, os.PathLike)):
@@ -168,34 +168,6 @@ def _per_format(tolerances: Mapping[str, Any] | None) -> dict[str, tuple[float |
             atol, rtol = (list(value) + [None])[:2]
             out[name] = (atol, rtol)
     return out
-
-
-def _vocab(source: Any) -> dict[str, int]:
-    """``source.embedding_vocab``; re-derived when it is empty although the model has
-    Embedding layers (its discovery misses tf_keras nodes whose input is a single tensor),
-    since ids outside the vocabulary make the reference itself fail."""
-    if source.embedding_vocab:
-        return dict(source.embedding_vocab)
-    from modelport.source import _history_name
-
-    vocab: dict[str, int] = {}
-    names = set(source.input_names)
-    try:
-        for layer in getattr(source.model, "layers", None) or []:
-            if type(layer).__name__ != "Embedding":
-                continue
-            for node in getattr(layer, "_inbound_nodes", None) or []:
-                tensors = getattr(node, "input_tensors", None)
-                if tensors is None:
-                    tensors = getattr(node, "keras_inputs", None)
-                for t in tensors if isinstance(tensors, (list, tuple)) else [tensors]:
-                    name = _history_name(t) if t is not None else None
-                    if name in names:
-                        vocab[name] = min(vocab.get(name, int(layer.input_dim)),
-                                          int(layer.input_dim))
-    except Exception:  # best effort, as in the loader
-        log.debug("embedding discovery failed", exc_info=True)
-    return vocab
 
 
 def _reference_fn(source: Any):
