@@ -26,6 +26,7 @@ from modelport.errors import (
 from modelport.legacy.configwalk import iter_layers, referenced_names
 from modelport.legacy.lambdas import LambdaInfo, find_lambdas, rebind_lambdas
 from modelport.builder import build_model, missing_message, one_line
+from modelport.configcheck import check_graph
 from modelport.modelfile import RawModel, read_model_file
 from modelport.modelio import embedding_inputs, io_records
 from modelport.objectcheck import unknown_objects
@@ -191,6 +192,7 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
     from modelport.legacy.upgrade import upgrade_config
 
     warnings += upgrade_config(raw, config)
+    check_graph(config)
     missing, legacy_only = unknown_objects(config, custom)
     if missing:
         raise MissingCustomObjectsError(missing_message(raw.path, missing), names=missing)
