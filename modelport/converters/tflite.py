@@ -187,8 +187,12 @@ class TFLiteRunner(Runner):
         super().__init__(path)
         from ai_edge_litert.interpreter import Interpreter
 
+        from modelport.quiet import native_stderr_silenced
+
         try:
-            self._interp = Interpreter(model_path=path)
+            with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+                self._interp = Interpreter(model_path=path)
+                self._interp.allocate_tensors()
         except Exception as e:
             raise ModelFileError(f"{path}: LiteRT cannot open it ({_short(e)})") from None
         sigs = self._interp.get_signature_list()
