@@ -293,6 +293,21 @@ def test_variance_scaling_normal():
     assert cfg(node)["kernel_initializer"]["config"]["distribution"] == "truncated_normal"
 
 
+def test_spatial_dropout_trainable():
+    node = layer("SpatialDropout2D", rate=0.1, trainable=True)
+    assert apply("spatial_dropout_trainable", node, "2.2.4")
+    assert cfg(node) == {"name": "spatialdropout2d", "rate": 0.1}
+
+
+def test_wrapper_inner_module():
+    builtin = layer("TimeDistributed", layer=layer("Dense", units=3))
+    custom = layer("Bidirectional", layer=layer("MyRNN", units=3))
+    assert apply("wrapper_inner_module", builtin, "2.2.4")
+    assert not apply("wrapper_inner_module", custom, "2.2.4")
+    assert cfg(builtin)["layer"]["module"] == "keras.layers"
+    assert "module" not in cfg(custom)["layer"]  # a custom class is found by its name
+
+
 # ------------------------------------------------------------------ registry and eras
 
 
@@ -304,7 +319,8 @@ TESTED = {
     "keras1_conv_args", "keras1_pooling_args", "keras1_recurrent_args", "keras1_batchnorm_args",
     "keras1_advanced_activation_args", "keras1_zero_padding_dict", "keras1_objects",
     "cudnn_rnn", "gru_reset_after_default", "rnn_time_major", "conv_groups",
-    "initializer_dtype", "variance_scaling_normal",
+    "initializer_dtype", "variance_scaling_normal", "spatial_dropout_trainable",
+    "wrapper_inner_module",
 }
 
 

@@ -37,6 +37,8 @@ RULES: list[Rule] = [fn.rule for fn in (  # type: ignore[attr-defined]
     keras2.conv_groups,
     keras2.initializer_dtype,
     keras2.variance_scaling_normal,
+    keras2.spatial_dropout_trainable,
+    keras2.wrapper_inner_module,
     structure.sequential_input_layer,
 )]
 

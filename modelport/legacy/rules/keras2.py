@@ -103,3 +103,39 @@ def gru_reset_after_default(layer: dict[str, Any], ctx: Context) -> bool:
         return False
     cfg["reset_after"] = False
     return True
+
+
+@rule("spatial_dropout_trainable", "SpatialDropout*D configs carry trainable, which Keras 3's "
+      "SpatialDropout constructors do not accept (it has no weights to train)",
+      when=pre_keras3, classes=["SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"])
+def spatial_dropout_trainable(layer: dict[str, Any], ctx: Context) -> bool:
+    return _cfg(layer).pop("trainable", None) is not None
+
+
+# built-in layers a wrapper may hold; Keras 3 resolves a wrapped layer with its new
+# serializer, which finds built-ins only through their module
+_BUILTIN_LAYERS = {
+    "Dense", "LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "Conv1D", "Conv2D",
+    "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "SeparableConv1D", "SeparableConv2D",
+    "DepthwiseConv2D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+    "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Flatten", "Dropout", "Embedding",
+    "BatchNormalization", "LayerNormalization", "Activation", "Reshape", "Permute",
+    "RepeatVector", "Masking", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D",
+    "UpSampling2D", "Cropping1D", "Cropping2D", "LeakyReLU", "PReLU", "ELU", "Lambda",
+}
+
+
+@rule("wrapper_inner_module", "a TimeDistributed/Bidirectional inner layer saved without "
+      "'module' cannot be found by Keras 3; built-in layers get module 'keras.layers'",
+      when=pre_keras3, classes=["TimeDistributed", "Bidirectional"])
+def wrapper_inner_module(layer: dict[str, Any], ctx: Context) -> bool:
+    changed = False
+    for key in ("layer", "backward_layer"):
+        inner = _cfg(layer).get(key)
+        if isinstance(inner, dict) and "module" not in inner and \
+                inner.get("class_name") in _BUILTIN_LAYERS:
+            inner["module"] = "keras.layers"
+            inner["registered_name"] = None
+            changed = True
+    return changed
