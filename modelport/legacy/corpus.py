@@ -71,7 +71,7 @@ def _summary(source: Any) -> list[str]:
                 if w.startswith("upgrade ")]
     if upgrades:
         notes.append("upgraded: " + ", ".join(upgrades))
-    recovered = [l["layer"] for l in source.lambdas if l.get("rebuilt_from") == "bytecode"]
+    recovered = [l["layer"] for l in source.lambdas if l.get("rebuilt_from") == "recovered"]
     if recovered:
         notes.append(f"{len(recovered)} Lambda(s) recovered from bytecode")
     if any(w.startswith("backend:") for w in source.warnings):

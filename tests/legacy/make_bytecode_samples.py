@@ -34,6 +34,10 @@ SOURCES = {
     "unpack": ("def f(vects):\n    x, y = vects\n"
                "    s = K.sum(K.square(x - y), axis=1, keepdims=True)\n"
                "    return K.sqrt(K.maximum(s, K.epsilon()))\n"),
+    "ellipsis": "lambda x: x[..., :2] * 2",
+    "ktf_resize": "lambda x: ktf.image.resize_images(x, (4, 6))",
+    "k_dot_tf": "lambda x: K.tf.nn.relu(x) - 1",
+    "reverse_pad": "lambda x: tf.pad(K.reverse(x, axes=1), [[0, 0], [1, 2]])",
     "evil": "lambda x: __import__('os').system('echo hi')",
     "tensor_method": "lambda x: x.sum()",
     "conditional": "lambda x: x * 2 if x is not None else 0",

@@ -59,3 +59,32 @@ def xcorr2d_nchw(x: np.ndarray, w_oihw: np.ndarray, b: np.ndarray) -> np.ndarray
             patch = x[:, :, i:i + h - kh + 1, j:j + w - kw + 1]
             out += np.einsum("nchw,oc->nohw", patch, w_oihw[:, :, i, j])
     return (out + b[None, :, None, None]).astype(np.float32)
+
+
+def load_upgraded(path: Path, framework: str, tmp: Path, custom: dict[str, Any] | None = None):
+    """Upgrade config and weights the way modelport's loader does (public functions only)
+    into a copy of ``path``, then load that copy with one loader directly."""
+    import copy
+    import shutil
+
+    import h5py
+
+    from modelport.legacy.upgrade import needs_weight_upgrade, upgrade_config, upgrade_weights
+    from modelport.modelfile import read_model_file
+
+    raw = read_model_file(path)
+    config = copy.deepcopy(raw.config)
+    upgrade_config(raw, config)
+    dest = tmp / f"{framework}_{Path(path).name}"
+    shutil.copyfile(path, dest)
+    with h5py.File(dest, "r+") as f:
+        f.attrs["model_config"] = json.dumps(config).encode("utf8")
+        if needs_weight_upgrade(raw, config):
+            upgrade_weights(raw, config, f)
+    if framework == "tf_keras":
+        import tf_keras
+
+        return tf_keras.models.load_model(dest, compile=False, custom_objects=custom or {})
+    import keras
+
+    return keras.saving.load_model(dest, compile=False, custom_objects=custom or {})

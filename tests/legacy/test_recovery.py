@@ -19,6 +19,25 @@ X = RNG.standard_normal((3, 4)).astype(np.float32)
 PAIR = [RNG.standard_normal((3, 2)).astype(np.float32), RNG.standard_normal((3, 3)).astype(np.float32)]
 
 
+IMG = RNG.standard_normal((2, 2, 3, 1)).astype(np.float32)
+
+
+def _tf1_bilinear(x, out_h, out_w):
+    """TensorFlow 1 resize_images: source = destination * in/out (no half-pixel centres)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, out_h, out_w, c), np.float32)
+    for i in range(out_h):
+        for j in range(out_w):
+            fy, fx = i * h / out_h, j * w / out_w
+            y0, x0 = int(fy), int(fx)
+            y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
+            dy, dx = fy - y0, fx - x0
+            top = x[:, y0, x0] * (1 - dx) + x[:, y0, x1] * dx
+            bottom = x[:, y1, x0] * (1 - dx) + x[:, y1, x1] * dx
+            out[:, i, j] = top * (1 - dy) + bottom * dy
+    return out
+
+
 def _l2(x):
     return x / np.sqrt(np.maximum((x * x).sum(-1, keepdims=True), 1e-12))
 
@@ -39,6 +58,10 @@ EXPECTED = {
     "locals": (X, lambda x: np.tanh(x * 2 + 1)),
     "reshape": (X, lambda x: x.reshape(-1, 2, 2)),
     "tf1_reduce": (X, lambda x: x.mean(axis=1)),
+    "ellipsis": (X, lambda x: x[..., :2] * 2),
+    "ktf_resize": (IMG, lambda x: _tf1_bilinear(x, 4, 6)),
+    "k_dot_tf": (X, lambda x: np.maximum(x, 0) - 1),
+    "reverse_pad": (X, lambda x: np.pad(x[:, ::-1], [[0, 0], [1, 2]])),
     "unpack": (PAIR[:1] * 2, lambda x: np.sqrt(np.maximum(
         ((x[0] - x[1]) ** 2).sum(axis=1, keepdims=True), 1e-7))),
 }
@@ -178,7 +201,7 @@ def test_foreign_python_lambda_file_loads_and_computes(tmp_path, version):
 
     path, kernel, bias = _model_with_foreign_lambda(tmp_path, version, "kcalls")
     src = load(path)
-    assert src.lambdas == [{"layer": "lam", "function": "<lambda>", "rebuilt_from": "bytecode"}]
+    assert src.lambdas == [{"layer": "lam", "function": "<lambda>", "rebuilt_from": "recovered"}]
     got = src.predict({"x": X})["dense"]
     np.testing.assert_allclose(got, (X ** 2 + np.sqrt(np.abs(X))) @ kernel + bias, rtol=1e-5,
                                atol=1e-5)

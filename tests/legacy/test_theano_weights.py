@@ -9,7 +9,7 @@ import pytest
 from modelport.legacy.upgrade import BACKEND_ENV
 from modelport.source import load
 
-from tests.legacy.oldfiles import true_conv2d_nchw, write_h5, xcorr2d_nchw
+from tests.legacy.oldfiles import load_upgraded, true_conv2d_nchw, write_h5, xcorr2d_nchw
 
 RNG = np.random.default_rng(7)
 X = RNG.standard_normal((3, 2, 6, 5)).astype(np.float32)  # NCHW
@@ -112,18 +112,9 @@ def test_flip_matches_a_keras_built_channels_last_model(tmp_path, monkeypatch):
 @pytest.mark.parametrize("framework", ["tf_keras", "keras3"])
 def test_both_loaders_read_the_converted_file(tmp_path, monkeypatch, framework):
     """The patched copy is loader-neutral: the fallback loader computes the same."""
-    import copy
-
-    from modelport import source
-    from modelport.legacy.upgrade import upgrade_config
-    from modelport.modelfile import read_model_file
-
-    monkeypatch.delenv(BACKEND_ENV, raising=False)
-    raw = read_model_file(keras1_th_file(tmp_path))
-    config = copy.deepcopy(raw.config)
-    upgrade_config(raw, config)
-    model = source._load_with(framework, raw, config, {}, False)
     from modelport.layout import patch_channels_first
 
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    model = load_upgraded(keras1_th_file(tmp_path), framework, tmp_path)
     patch_channels_first(model)
     np.testing.assert_allclose(np.asarray(model(X)), theano_reference(X), rtol=1e-4, atol=1e-4)

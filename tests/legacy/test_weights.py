@@ -15,7 +15,7 @@ from modelport.legacy.upgrade import STAMP_VERSION, needs_weight_upgrade, upgrad
     upgrade_weights
 from modelport.modelfile import read_model_file
 
-from tests.legacy.oldfiles import write_h5
+from tests.legacy.oldfiles import load_upgraded, write_h5
 
 RNG = np.random.default_rng(3)
 
@@ -149,7 +149,6 @@ def test_keras1_lstm_file_matches_tf_keras_own_keras1_conversion(tmp_path, frame
     import tf_keras
     from tf_keras.src.saving.legacy import hdf5_format
 
-    from modelport import source
     from modelport.legacy.upgrade import compat_objects
 
     path = keras1_lstm_file(tmp_path)
@@ -161,8 +160,8 @@ def test_keras1_lstm_file_matches_tf_keras_own_keras1_conversion(tmp_path, frame
         hdf5_format.load_weights_from_hdf5_group(f["model_weights"], ref)
     x = RNG.standard_normal((4, 6, 3)).astype(np.float32) * 3
     custom = compat_objects(raw) if framework == "keras3" else {}
-    model = source._load_with(framework, raw, config, custom, False)
+    model = load_upgraded(path, framework, tmp_path, custom)
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(ref(x)), atol=1e-5)
     if framework == "keras3":  # without the compat objects Keras 3 computes something else
-        plain = source._load_with(framework, raw, config, {}, False)
+        plain = load_upgraded(path, framework, tmp_path)
         assert np.abs(np.asarray(plain(x)) - np.asarray(ref(x))).max() > 1e-3

@@ -195,3 +195,28 @@ def binary(name: str) -> Callable[[Any, Any], Any]:
 
     fn.__name__ = name
     return fn
+
+
+def k_reverse(x, axes):
+    return keras_ops().flip(x, axis=tuple(axes) if isinstance(axes, (list, tuple)) else axes)
+
+
+def k_stop_gradient(variables):
+    return keras_ops().stop_gradient(variables)
+
+
+def k_resize_images(x, height_factor, width_factor, data_format=None, interpolation="nearest"):
+    """Keras 1/2 ``K.resize_images`` (TensorFlow 1 semantics: no half-pixel centres)."""
+    import tensorflow as tf
+
+    first = data_format in ("channels_first", "th")
+    if first:
+        x = tf.transpose(x, (0, 2, 3, 1))
+    size = tf.shape(x)[1:3] * tf.constant([height_factor, width_factor], dtype=tf.int32)
+    if interpolation == "nearest":
+        y = tf.compat.v1.image.resize_nearest_neighbor(x, size, half_pixel_centers=False)
+    elif interpolation == "bilinear":
+        y = tf.compat.v1.image.resize_bilinear(x, size, half_pixel_centers=False)
+    else:
+        raise ValueError(f"K.resize_images(interpolation={interpolation!r}) is not vetted")
+    return tf.transpose(y, (0, 3, 1, 2)) if first else y

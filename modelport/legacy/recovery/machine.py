@@ -31,7 +31,7 @@ class Func:
 
 
 NULL = object()  # what Python >= 3.11 pushes next to a callable that has no ``self``
-_LITERALS = (int, float, bool, str, type(None))
+_LITERALS = (int, float, bool, str, type(None), type(Ellipsis))
 
 
 def literal(value: Any, what: str) -> Const:

@@ -94,3 +94,40 @@ def depth_to_space(input, block_size, data_format="NHWC", name=None):
     y = ops.reshape(input, (-1, h, w, b, b, c // (b * b)))
     y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
     return ops.reshape(y, (-1, h * b, w * b, c // (b * b)))
+
+
+def tf_pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    if str(mode).upper() != "CONSTANT":
+        raise ValueError(f"tf.pad(mode={mode!r}) is not in the vetted subset")
+    return keras_ops().pad(tensor, [list(p) for p in paddings], constant_values=constant_values)
+
+
+def tf_identity(input, name=None):
+    return input
+
+
+_TF1_METHODS = {0: "bilinear", 1: "nearest", 2: "bicubic", 3: "area"}
+
+
+def tf1_resize_images(images, size, method=0, align_corners=False,
+                      preserve_aspect_ratio=False, name=None):
+    """TF 1 ``tf.image.resize_images``: no half-pixel centres, unlike TF 2's resize."""
+    import tensorflow as tf
+
+    method = _TF1_METHODS.get(method, method)
+    if preserve_aspect_ratio:
+        raise ValueError("resize_images(preserve_aspect_ratio=True) is not vetted")
+    return tf.compat.v1.image.resize(images, list(size), method=method,
+                                     align_corners=align_corners)
+
+
+def tf2_resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
+               name=None):
+    import tensorflow as tf
+
+    return tf.image.resize(images, list(size), method=method,
+                           preserve_aspect_ratio=preserve_aspect_ratio, antialias=antialias)
+
+
+def rgb_to_grayscale(images, name=None):
+    return keras_ops().image.rgb_to_grayscale(images)
