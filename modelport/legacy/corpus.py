@@ -86,6 +86,8 @@ def _load(row: Row, path: Path) -> Any:
     try:
         raw = read_model_file(path)
         row.keras_version = raw.keras_version or row.keras_version
+        if raw.backend and raw.backend != "tensorflow":
+            row.keras_version += f" ({raw.backend})"
     except ModelportError:
         pass  # load() raises the same error with its guidance
     return load(path)
@@ -125,7 +127,8 @@ def run_file(path: Path, work: Path, keras_version: str = "?", keep_source: bool
             row.source = source
     except ModelportError as e:
         row.refused = stage == "load"
-        row.reason = _one_line(e)
+        # the table already names the file
+        row.reason = _one_line(e).replace(f"{path}: ", "", 1)
     except Exception as e:  # a modelport bug: report it as one, keep going
         log.debug("%s crashed during %s", path.name, stage, exc_info=True)
         row.crashed = True
