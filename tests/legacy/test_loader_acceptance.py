@@ -53,6 +53,9 @@ KERAS1_SEQUENTIAL = {"class_name": "Sequential", "config": [
       consume_less="gpu", input_dim=2, input_length=None),
     L("TimeDistributed", name="td", layer=L("Dense", name="tdd", output_dim=3, init="uniform",
                                             activation="linear", input_dim=None, **W)),
+    L("SimpleRNN", name="srnn", output_dim=3, init="glorot_uniform", inner_init="orthogonal",
+      activation="tanh", return_sequences=True, consume_less="cpu", dropout_W=0.0,
+      dropout_U=0.0, W_regularizer=None, U_regularizer=None, b_regularizer=None),
     L("Bidirectional", name="bi", merge_mode="concat", layer=L(
         "GRU", name="gru", output_dim=2, init="glorot_uniform", inner_init="orthogonal",
         activation="tanh", inner_activation="hard_sigmoid", return_sequences=False,

@@ -202,7 +202,10 @@ def test_keras1_recurrent_args():
                  inner_activation="hard_sigmoid", forget_bias_init="one", consume_less="gpu",
                  dropout_W=0.1, dropout_U=0.2, U_regularizer=None)
     gru = layer("GRU", output_dim=2, forget_bias_init="zero")
+    rnn = layer("SimpleRNN", output_dim=2, consume_less="cpu")
     assert apply("keras1_recurrent_args", lstm) and apply("keras1_recurrent_args", gru)
+    assert apply("keras1_recurrent_args", rnn)
+    assert cfg(rnn) == {"name": "simplernn", "units": 2}
     assert cfg(lstm) == {"name": "lstm", "units": 5, "kernel_initializer": "glorot_uniform",
                          "recurrent_initializer": "orthogonal",
                          "recurrent_activation": "hard_sigmoid", "unit_forget_bias": True,

@@ -180,7 +180,9 @@ def keras1_recurrent_args(layer: dict[str, Any], ctx: Context) -> bool:
         cfg.setdefault("unit_forget_bias", cfg.pop("forget_bias_init") == "one")
         changed = True
     if "consume_less" in cfg:
-        cfg.setdefault("implementation", _CONSUME_LESS.get(cfg.pop("consume_less"), 1))
+        mode = cfg.pop("consume_less")
+        if layer.get("class_name") != "SimpleRNN":  # Keras 2+ SimpleRNN has no such choice
+            cfg.setdefault("implementation", _CONSUME_LESS.get(mode, 1))
         changed = True
     if layer.get("class_name") == "GRU" and "reset_after" not in cfg:
         cfg["reset_after"] = False  # Keras 1 GRU applies the reset gate before the matmul
