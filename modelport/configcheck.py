@@ -59,7 +59,10 @@ def _check_functional(cfg: dict[str, Any], where: str) -> None:
         inbound = layer.get("inbound_nodes") or []
         if not isinstance(inbound, list):
             raise ModelFileError(f"model config {where}: {name}.inbound_nodes is not a list")
-        nodes[name] = max(len(inbound), 1)  # an InputLayer has one implicit node
+        # an InputLayer has one implicit node; a nested model also counts the node it was
+        # built with, so its config indices run one past its listed inbound nodes
+        extra = 1 if layer.get("class_name") in ("Functional", "Model", "Sequential") else 0
+        nodes[name] = max(len(inbound), 1) + extra
         for i, node in enumerate(inbound):
             deps[(name, i)] = list(_refs(node))
     for (name, i), refs in deps.items():
