@@ -214,3 +214,21 @@ def test_foreign_python_lambda_outside_subset_is_refused(tmp_path):
     path, _, _ = _model_with_foreign_lambda(tmp_path, "3.9", "unknown_global")
     with pytest.raises(LambdaRefusedError, match="lam"):
         load(path)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras3_lambda_file_loads_without_trust(tmp_path, suffix):
+    import keras
+
+    from modelport.source import load
+
+    inp = keras.Input((4,), name="x")
+    # no free variables: a closure over the local ``keras`` would be serialized as a module
+    lam = keras.layers.Lambda(lambda t: (t - 1.0) * 2.0, name="lam")
+    model = keras.Model(inp, keras.layers.Dense(2, name="d")(lam(inp)))
+    path = tmp_path / f"k3{suffix}"
+    model.save(path)
+    src = load(path)
+    assert src.framework == "keras3"
+    assert src.lambdas == [{"layer": "lam", "function": "<lambda>", "rebuilt_from": "recovered"}]
+    np.testing.assert_allclose(src.predict({"x": X})["d"], np.asarray(model(X)), atol=1e-6)

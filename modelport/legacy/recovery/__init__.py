@@ -123,13 +123,20 @@ def _unique_name(info: LambdaInfo, taken: dict[str, Any]) -> str:
 
 
 def _rebind(info: LambdaInfo, name: str, fn: Callable[..., Any]) -> None:
-    """Point the layer at ``name`` the way ``lambdas.rebind_lambdas`` does."""
+    """Point the layer at ``name`` the way ``lambdas.rebind_lambdas`` does. A Keras 3
+    config keeps Keras 3's own spelling of a named function: its Lambda takes no
+    ``function_type``/``module`` and its .h5 reader cannot resolve a bare string."""
     cfg = info.layer.setdefault("config", {})
+    if info.output_shape_kind == "bytecode":
+        cfg["output_shape"] = None  # inferred by tracing the recovered function
+    if isinstance(cfg.get("function"), dict):
+        cfg["function"] = {"class_name": "function", "config": name, "module": None,
+                           "registered_name": name}
+        return
     cfg["function"] = name
     cfg["function_type"] = "function"
     cfg["module"] = fn.__module__
     if info.output_shape_kind == "bytecode":
-        cfg["output_shape"] = None  # inferred by tracing the recovered function
         cfg["output_shape_type"] = "raw"
 
 
