@@ -61,15 +61,30 @@ def _layer_name(path: str, layer: dict[str, Any]) -> str:
     return str(cfg.get("name") or path) if isinstance(cfg, dict) else path
 
 
+# what a rule raises when a config has the right keys with values of the wrong shape
+_MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+def _fix(r: Rule, node: dict[str, Any], ctx: Context, where: str) -> bool:
+    try:
+        return bool(r.fix(node, ctx))
+    except _MALFORMED as e:
+        raise ModelFileError(
+            f"{where}: unexpected values for rule {r.name} ({type(e).__name__}: {e}); the "
+            "config is damaged or from a Keras variant modelport does not know") from None
+
+
 def _run(r: Rule, config: dict[str, Any], ctx: Context) -> list[str]:
     if r.model:
-        return ["model"] if r.fix(config, ctx) else []
+        return ["model"] if _fix(r, config, ctx, "model config") else []
     touched = []
     for path, layer in list(iter_layers(config)):
-        if r.classes and layer.get("class_name") not in r.classes:
+        cls = layer.get("class_name")
+        if r.classes and (not isinstance(cls, str) or cls not in r.classes):
             continue
-        if r.fix(layer, ctx):
-            touched.append(_layer_name(path, layer))
+        name = _layer_name(path, layer)
+        if _fix(r, layer, ctx, f"layer {name}"):
+            touched.append(name)
     return touched
 
 
@@ -176,7 +191,10 @@ def plan(raw: RawModel, custom_objects: dict[str, Any] | None = None) -> LegacyP
         result.rules = upgrade_config(raw, config)
     except ModelFileError as e:
         result.blockers.append(str(e))
-    result.lambdas = _lambda_plan(config, custom_objects or {})
+    try:
+        result.lambdas = _lambda_plan(config, custom_objects or {})
+    except _MALFORMED as e:
+        result.blockers.append(f"a Lambda layer's config is malformed ({type(e).__name__}: {e})")
     result.blockers += [l["reason"] for l in result.lambdas if l["status"] == "refused"]
     return result
 
@@ -220,6 +238,24 @@ def needs_weight_upgrade(raw: RawModel, config: dict[str, Any]) -> bool:
     return any(l.get("class_name") in _CUDNN for _, l in iter_layers(raw.config))
 
 
+def _upgrade_group(g: Any, top: dict[str, Any], originals: dict[str, Any], keras1: bool,
+                   theano: bool) -> list[str]:
+    """Convert one top-level layer's weight group in place; returns the layers converted."""
+    converted = []
+    new_names: list[str] = []
+    for layer, part in split_nested(top, read_names(g, "weight_names")):
+        arrays = [np.asarray(g[n]) for n in part]
+        original = originals.get(_layer_name("", layer), layer)
+        out = convert_layer_weights(layer, original, arrays, keras1, theano)
+        if len(out) == len(arrays) and all(a is b for a, b in zip(out, arrays)):
+            new_names += part
+            continue
+        new_names += rewrite(g, layer, part, out)
+        converted.append(_layer_name("", layer))
+    write_names(g, "weight_names", new_names)
+    return converted
+
+
 def upgrade_weights(raw: RawModel, config: dict[str, Any], h5file: Any) -> list[str]:
     """Rewrite weights in ``h5file`` (a writable copy of the model file) in place."""
     group = h5file["model_weights"] if "model_weights" in h5file else h5file
@@ -231,19 +267,12 @@ def upgrade_weights(raw: RawModel, config: dict[str, Any], h5file: Any) -> list[
     for lname in read_names(group, "layer_names"):
         if lname not in group or lname not in top:
             continue
-        g = group[lname]
-        names = read_names(g, "weight_names")
-        new_names: list[str] = []
-        for layer, part in split_nested(top[lname], names):
-            arrays = [np.asarray(g[n]) for n in part]
-            original = originals.get(_layer_name("", layer), layer)
-            out = convert_layer_weights(layer, original, arrays, keras1, theano)
-            if len(out) == len(arrays) and all(a is b for a, b in zip(out, arrays)):
-                new_names += part
-                continue
-            new_names += rewrite(g, layer, part, out)
-            converted.append(_layer_name("", layer))
-        write_names(g, "weight_names", new_names)
+        try:
+            converted += _upgrade_group(group[lname], top[lname], originals, keras1, theano)
+        except (*_MALFORMED, OSError) as e:
+            raise ModelFileError(
+                f"{raw.path}: the weights of layer {lname} are not laid out the way Keras "
+                f"{raw.keras_version or '1'} wrote them ({type(e).__name__}: {e})") from None
     group.attrs["keras_version"] = STAMP_VERSION
     group.attrs["backend"] = b"tensorflow"
     notes = [f"weights converted to the Keras 2 layout for: {', '.join(converted)}"] if converted else []

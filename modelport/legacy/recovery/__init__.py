@@ -37,15 +37,19 @@ class Recovered:
         self.python = python
 
 
-def _stored_function(cfg: dict[str, Any]) -> tuple[Any, Any]:
+def _stored_function(cfg: Any) -> tuple[list[Any], list[Any]]:
     """``(defaults, closure)`` stored next to the bytecode (Keras 1/2 list, Keras 3 dict)."""
-    fn = cfg.get("function")
-    if isinstance(fn, dict):
-        inner = fn.get("config") or {}
-        return inner.get("defaults"), inner.get("closure")
-    if isinstance(fn, (list, tuple)):
-        return (fn[1] if len(fn) > 1 else None), (fn[2] if len(fn) > 2 else None)
-    return None, None
+    fn = cfg.get("function") if isinstance(cfg, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get("config"), dict):
+        defaults, closure = fn["config"].get("defaults"), fn["config"].get("closure")
+    elif isinstance(fn, (list, tuple)):
+        defaults, closure = (fn[1] if len(fn) > 1 else None), (fn[2] if len(fn) > 2 else None)
+    else:
+        defaults, closure = None, None
+    for what, value in (("defaults", defaults), ("closure", closure)):
+        if value is not None and not isinstance(value, (list, tuple)):
+            raise Refused(f"the stored {what} are a {type(value).__name__}, not a list")
+    return list(defaults or []), list(closure or [])
 
 
 def _closure(code: Any, values: Any) -> dict[str, Any]:
@@ -102,8 +106,7 @@ def recover(info: LambdaInfo, name: str) -> Recovered:
     """Translate one Lambda; raises ``Refused`` with the reason when it cannot."""
     if info.facts is None or info.facts.code is None:
         raise Refused("its bytecode could not be parsed for any known Python version")
-    cfg = info.layer.get("config") or {}
-    defaults, closure_values = _stored_function(cfg)
+    defaults, closure_values = _stored_function(info.layer.get("config"))
     code = info.facts.code
     tree, params, version = _translate_any_version(code, info.facts.python,
                                                    _closure(code, closure_values))
