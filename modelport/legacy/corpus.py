@@ -57,7 +57,8 @@ def _manifest_versions(corpus: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     with path.open(newline="") as fh:
-        return {r.get("file", ""): r.get("keras_version", "") for r in csv.DictReader(fh, delimiter="\t")}
+        rows = csv.DictReader(fh, delimiter="\t")
+        return {r.get("file", ""): r.get("keras_version", "") for r in rows}
 
 
 def _one_line(e: BaseException) -> str:

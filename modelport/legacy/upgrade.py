@@ -129,7 +129,7 @@ def applicable_rules(raw: RawModel) -> list[str]:  # kept small for callers that
 
 
 def era(raw: RawModel) -> str:
-    """``keras1``, ``keras2.0-2.3``, ``tf.keras1.x`` (``2.x-tf``), ``tf.keras2.4+`` or ``keras3``."""
+    """``keras1``, ``keras2.0-2.3``, ``tf.keras1.x`` (``2.x-tf``), ``tf.keras2.4+``, ``keras3``."""
     if raw.major <= 1:
         return "keras1"
     if raw.major >= 3:
@@ -275,7 +275,8 @@ def upgrade_weights(raw: RawModel, config: dict[str, Any], h5file: Any) -> list[
                 f"{raw.keras_version or '1'} wrote them ({type(e).__name__}: {e})") from None
     group.attrs["keras_version"] = STAMP_VERSION
     group.attrs["backend"] = b"tensorflow"
-    notes = [f"weights converted to the Keras 2 layout for: {', '.join(converted)}"] if converted else []
+    notes = ([f"weights converted to the Keras 2 layout for: {', '.join(converted)}"]
+             if converted else [])
     for note in notes:
         log.info("%s: %s", raw.path.name, note)
     return notes

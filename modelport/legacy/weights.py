@@ -53,7 +53,8 @@ def keras1_channels_first_kernel(kernel: np.ndarray, transpose: bool = False) ->
 
 
 def keras1_lstm(w: list[np.ndarray]) -> list[np.ndarray]:
-    """12 per-gate arrays (i, c, f, o) x (W, U, b) -> kernel, recurrent_kernel, bias (i, f, c, o)."""
+    """12 per-gate arrays, gates (i, c, f, o) x (W, U, b) -> kernel, recurrent_kernel and
+    bias with the gates in Keras 2 order (i, f, c, o)."""
     return [np.concatenate([w[k], w[k + 6], w[k + 3], w[k + 9]], axis=-1) for k in range(3)]
 
 

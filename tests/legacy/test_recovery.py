@@ -16,7 +16,8 @@ from tests.legacy.bytecode_samples import SAMPLES
 
 RNG = np.random.default_rng(11)
 X = RNG.standard_normal((3, 4)).astype(np.float32)
-PAIR = [RNG.standard_normal((3, 2)).astype(np.float32), RNG.standard_normal((3, 3)).astype(np.float32)]
+PAIR = [RNG.standard_normal((3, 2)).astype(np.float32),
+        RNG.standard_normal((3, 3)).astype(np.float32)]
 
 
 IMG = RNG.standard_normal((2, 2, 3, 1)).astype(np.float32)
@@ -182,7 +183,8 @@ def _model_with_foreign_lambda(tmp_path, version: str, name: str):
     import tf_keras
 
     inp = tf_keras.Input((4,), name="x")
-    out = tf_keras.layers.Dense(2, name="dense")(tf_keras.layers.Lambda(lambda t: t, name="lam")(inp))
+    hidden = tf_keras.layers.Lambda(lambda t: t, name="lam")(inp)
+    out = tf_keras.layers.Dense(2, name="dense")(hidden)
     model = tf_keras.Model(inp, out)
     path = tmp_path / f"foreign_{name}.h5"
     model.save(path, save_format="h5")

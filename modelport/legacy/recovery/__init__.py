@@ -65,7 +65,8 @@ def _defaults(params: list[str], values: Any) -> dict[str, Any]:
     return dict(zip(params[len(params) - len(values):], values)) if values else {}
 
 
-def _translate_any_version(code: Any, python: str, closure: dict[str, Any]) -> tuple[Node, list[str], str]:
+def _translate_any_version(code: Any, python: str,
+                           closure: dict[str, Any]) -> tuple[Node, list[str], str]:
     readings: dict[str, tuple[Node, list[str]]] = {}
     errors: list[Refused] = []
     for version in candidate_versions(python):

@@ -111,7 +111,10 @@ def k_pow(x, a):
 
 def k_relu(x, alpha=0.0, max_value=None, threshold=0.0):
     ops = keras_ops()
-    y = ops.where(x > threshold, x, alpha * (x - threshold)) if (alpha or threshold) else ops.relu(x)
+    if alpha or threshold:
+        y = ops.where(x > threshold, x, alpha * (x - threshold))  # 0 at the threshold
+    else:
+        y = ops.relu(x)
     return y if max_value is None else ops.minimum(y, max_value)
 
 

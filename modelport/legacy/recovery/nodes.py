@@ -113,7 +113,9 @@ def show(node: Node) -> str:
         return repr(node.value)
     if isinstance(node, Seq):
         inner = ", ".join(show(i) for i in node.items)
-        return f"[{inner}]" if node.kind == "list" else f"({inner}{',' if len(node.items) == 1 else ''})"
+        if node.kind == "list":
+            return f"[{inner}]"
+        return f"({inner},)" if len(node.items) == 1 else f"({inner})"
     if isinstance(node, SliceNode):
         parts = ["" if isinstance(p, Const) and p.value is None else show(p)
                  for p in (node.start, node.stop, node.step)]

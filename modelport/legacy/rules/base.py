@@ -43,7 +43,8 @@ def rule(name: str, summary: str, *, when: Callable[[Context], bool],
     """Describe ``fn`` as an upgrade rule (available as ``fn.rule``)."""
 
     def describe(fn: Fix) -> Fix:
-        fn.rule = Rule(name, summary, when, fn, frozenset(classes or ()), model)  # type: ignore[attr-defined]
+        described = Rule(name, summary, when, fn, frozenset(classes or ()), model)
+        fn.rule = described  # type: ignore[attr-defined]
         return fn
 
     return describe
