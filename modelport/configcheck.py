@@ -60,9 +60,16 @@ def _check_functional(cfg: dict[str, Any], where: str) -> None:
         if not isinstance(inbound, list):
             raise ModelFileError(f"model config {where}: {name}.inbound_nodes is not a list")
         # an InputLayer has one implicit node; a nested model also counts the node it was
-        # built with, so its config indices run one past its listed inbound nodes
-        extra = 1 if layer.get("class_name") in ("Functional", "Model", "Sequential") else 0
-        nodes[name] = max(len(inbound), 1) + extra
+        # built with, so its config indices run one past its listed inbound nodes; any
+        # other layer has exactly the nodes listed (a reference past them never resolves
+        # and makes the loaders spin)
+        cls = layer.get("class_name")
+        if cls == "InputLayer":
+            nodes[name] = max(len(inbound), 1)
+        elif cls in ("Functional", "Model", "Sequential") and inbound:
+            nodes[name] = len(inbound) + 1
+        else:
+            nodes[name] = len(inbound)
         for i, node in enumerate(inbound):
             deps[(name, i)] = list(_refs(node))
     for (name, i), refs in deps.items():
