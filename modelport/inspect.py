@@ -214,6 +214,16 @@ def _no_header(d: dict[str, Any]) -> list[str]:
 
 def _keras_header(d: dict[str, Any]) -> list[str]:
     out = [f"  written by Keras {d.get('keras_version')} (backend {d.get('backend')})"]
+    legacy = d.get("legacy") or {}
+    if legacy.get("era"):
+        note = f" ({legacy['backend_note']})" if legacy.get("backend_note") else ""
+        out.append(f"  era {legacy['era']}, backend {legacy.get('backend') or 'unknown'}{note}")
+    for rule in legacy.get("rules") or []:
+        out.append(f"  {rule}")
+    for lam in legacy.get("lambdas") or []:
+        out.append("  lambda: " + ", ".join(f"{k}={v}" for k, v in lam.items()))
+    for blocker in legacy.get("blockers") or []:
+        out.append(f"  BLOCKS LOADING: {blocker}")
     if d.get("weights_only"):
         out.append("  weights only: no architecture stored; layers with weights: "
                    + ", ".join(d.get("weight_layers", [])))

@@ -79,6 +79,16 @@ def is_builtin(layer: dict[str, Any]) -> bool:
     return str(layer.get("class_name", "")) in BUILTIN_CLASSES
 
 
+def _legacy_plan(raw: Any) -> dict[str, Any]:
+    """Era, upgrade rules that apply, Lambda recovery and blockers, before anything is built."""
+    from modelport.legacy.upgrade import plan
+
+    try:
+        return plan(raw).to_dict()
+    except Exception as e:  # a damaged config: say so instead of failing the listing
+        return {"blockers": [f"config cannot be analysed ({type(e).__name__}: {e})"]}
+
+
 def describe(path: str | Path, nodes: bool = True) -> Description:
     """Layers, custom classes, Lambdas, I/O names, shapes and dtypes of a Keras model file.
 
@@ -89,6 +99,7 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
     details: dict[str, Any] = {
         "keras_version": raw.keras_version or "unknown", "backend": raw.backend or "unknown",
         "keras_major": raw.major, "weights_only": raw.weights_only,
+        "legacy": _legacy_plan(raw),
     }
     if raw.config is None:
         details["weight_layers"] = _weight_layer_names(raw)
