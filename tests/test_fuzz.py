@@ -22,6 +22,7 @@ BUDGET = float(os.environ.get("MODELPORT_FUZZ_SECONDS", "25"))
 # CI replays the same examples each run (a failure there is reproducible); a longer run
 # asked for with MODELPORT_FUZZ_SECONDS explores new ones
 DERANDOMIZE = "MODELPORT_FUZZ_SECONDS" not in os.environ
+EXAMPLES = 400 if DERANDOMIZE else 10**7  # a long run is bounded by its time budget
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_byte_mutations(seed_files, tmp_path):
     clock = _Clock(BUDGET * 0.5)
     names = sorted(seed_files)
 
-    @settings(max_examples=400, deadline=None, database=None, derandomize=DERANDOMIZE,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
               suppress_health_check=list(HealthCheck))
     @given(st.sampled_from(names), st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)),
                                             min_size=1, max_size=8),
@@ -117,7 +118,7 @@ def test_config_mutations(seed_files, tmp_path):
     clock = _Clock(BUDGET * 0.5)
     names = sorted(seed_files)
 
-    @settings(max_examples=400, deadline=None, database=None, derandomize=DERANDOMIZE,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
               suppress_health_check=list(HealthCheck))
     @given(st.sampled_from(names), st.integers(0, 10**6), _json_values)
     def run(name, which, value):
