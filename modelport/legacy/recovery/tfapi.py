@@ -131,3 +131,18 @@ def tf2_resize(images, size, method="bilinear", preserve_aspect_ratio=False, ant
 
 def rgb_to_grayscale(images, name=None):
     return keras_ops().image.rgb_to_grayscale(images)
+
+
+def tf1_resize_bilinear(images, size, align_corners=False, name=None, half_pixel_centers=False):
+    import tensorflow as tf
+
+    return tf.compat.v1.image.resize_bilinear(images, list(size), align_corners=align_corners,
+                                              half_pixel_centers=half_pixel_centers)
+
+
+def tf1_resize_nearest_neighbor(images, size, align_corners=False, name=None,
+                                half_pixel_centers=False):
+    import tensorflow as tf
+
+    return tf.compat.v1.image.resize_nearest_neighbor(
+        images, list(size), align_corners=align_corners, half_pixel_centers=half_pixel_centers)

@@ -20,10 +20,10 @@ from modelport.legacy.recovery.kbackend import (
     k_sqrt, k_squeeze, k_stack, k_std, k_stop_gradient, k_sum, k_tile, k_transpose, k_var,
     keras_ops, unary)
 from modelport.legacy.recovery.tfapi import (
-    depth_to_space, reduction, rgb_to_grayscale, space_to_depth, tf1_resize_images,
-    tf2_resize, tf_cast, tf_clip_by_value, tf_concat, tf_expand_dims, tf_identity,
-    tf_l2_normalize, tf_leaky_relu, tf_matmul, tf_pad, tf_reshape, tf_softmax, tf_squeeze,
-    tf_stack, tf_transpose)
+    depth_to_space, reduction, rgb_to_grayscale, space_to_depth, tf1_resize_bilinear,
+    tf1_resize_images, tf1_resize_nearest_neighbor, tf2_resize, tf_cast, tf_clip_by_value,
+    tf_concat, tf_expand_dims, tf_identity, tf_l2_normalize, tf_leaky_relu, tf_matmul,
+    tf_pad, tf_reshape, tf_softmax, tf_squeeze, tf_stack, tf_transpose)
 
 __all__ = ["FUNCTIONS", "CONSTANTS", "NAMESPACES", "GLOBAL_ALIASES", "canonical"]
 
@@ -87,6 +87,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "stop_gradient": k_stop_gradient}.items()},
     "tensorflow.image.resize_images": tf1_resize_images,
     "tensorflow.image.resize": tf2_resize,
+    "tensorflow.image.resize_bilinear": tf1_resize_bilinear,
+    "tensorflow.image.resize_nearest_neighbor": tf1_resize_nearest_neighbor,
     "tensorflow.image.rgb_to_grayscale": rgb_to_grayscale,
     **{f"tensorflow.nn.{n}": fn for n, fn in _TF_NN.items()},
     **{f"keras.ops.{n}": _keras_op(n) for n in _KERAS_OPS},
