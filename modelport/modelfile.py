@@ -126,43 +126,36 @@ def read_model_file(path: str | Path) -> RawModel:
 
 
 def _read_h5(p: Path) -> RawModel:
-    import h5py
+    from modelport.errors import UnsafeModelError
+    from modelport.h5probe import probe_in_child
 
-    try:
-        f = h5py.File(p, "r")
-    except OSError as e:
+    facts = probe_in_child(p)
+    error = facts.get("error")
+    if error == "open":
         raise ModelFileError(
-            f"{p}: HDF5 header is valid but the file cannot be read ({str(e).splitlines()[0]}); "
-            "it is probably truncated: re-download or re-save it"
-        ) from None
-    with f:
-        attrs = f.attrs
-        try:
-            config_raw = attrs.get("model_config")
-            keras_version = _decode(attrs.get("keras_version"))
-            backend = _decode(attrs.get("backend"))
-            training_raw = attrs.get("training_config")
-            if not keras_version and "model_weights" in f:
-                keras_version = _decode(f["model_weights"].attrs.get("keras_version"))
-                backend = backend or _decode(f["model_weights"].attrs.get("backend"))
-        except (OSError, RuntimeError, KeyError) as e:
-            raise ModelFileError(
-                f"{p}: HDF5 attributes cannot be read ({e}); the file is damaged"
-            ) from None
-        weights_only = config_raw is None
-        keras3_weights = ("layers" in f or "_layer_checkpoint_dependencies" in f or
-                          str(p).endswith(".weights.h5")) and "layer_names" not in attrs
-        if weights_only and "layer_names" not in attrs and "model_weights" not in f \
-                and not keras3_weights:
-            raise ModelFileError(
-                f"{p}: HDF5 file holds neither a Keras model config nor Keras weights; "
-                "it is not a Keras model file"
-            )
+            f"{p}: HDF5 header is valid but the file cannot be read ({facts.get('detail')}); "
+            "it is probably truncated: re-download or re-save it")
+    if error == "unsafe":
+        raise UnsafeModelError(facts["detail"])
+    if error:
+        raise ModelFileError(f"{p}: HDF5 content cannot be read ({facts.get('detail')}); "
+                             "the file is damaged: re-download or re-save it")
+    config_raw = facts["model_config"]
+    weights_only = config_raw is None
+    keras3_weights = (facts["keras3_layout"] or str(p).endswith(".weights.h5")) \
+        and not facts["layer_names"]
+    if weights_only and not facts["layer_names"] and not facts["model_weights"] \
+            and not keras3_weights:
+        raise ModelFileError(
+            f"{p}: HDF5 file holds neither a Keras model config nor Keras weights; "
+            "it is not a Keras model file"
+        )
     config = _parse_json(p, config_raw, "model_config") if config_raw is not None else None
-    training = _parse_json(p, training_raw, "training_config", strict=False)
+    training = _parse_json(p, facts["training_config"], "training_config", strict=False)
     if config is not None and not isinstance(config, dict):
         raise ModelFileError(f"{p}: model_config is not a JSON object; the file is damaged")
-    raw = RawModel(p, "h5", config, keras_version, backend, training, weights_only)
+    raw = RawModel(p, "h5", config, facts["keras_version"], facts["backend"], training,
+                   weights_only)
     raw.extra["keras3_weights"] = weights_only and keras3_weights
     return raw
 

@@ -273,3 +273,23 @@ def test_module_reference_outside_keras_is_refused(tmp_path):
     with pytest.raises(UnsafeModelError, match="os.system"):
         load(p)
     assert not marker.exists()
+
+
+def test_hdf5_library_crash_is_a_clean_refusal(good_h5, tmp_path, monkeypatch):
+    """libhdf5 can segfault on crafted files (seen while fuzzing): the file is read in a
+    child process first, and a child killed by a signal becomes a ModelFileError."""
+    import subprocess
+
+    from modelport import h5probe
+
+    real_run = subprocess.run
+
+    def crashing_run(cmd, *args, **kwargs):
+        if "modelport.h5probe" in cmd:
+            # the child really dies by SIGSEGV
+            cmd = [cmd[0], "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(h5probe.subprocess, "run", crashing_run)
+    with pytest.raises(ModelFileError, match="crashed reading this file.*signal 11"):
+        load(good_h5)
