@@ -18,8 +18,9 @@ import numpy as np
 from modelport.errors import ModelFileError
 from modelport.legacy.configwalk import iter_layers
 from modelport.legacy.rules import RULES, Context, Rule
-from modelport.legacy.weights import (convert_layer_weights, read_names, rewrite, split_nested,
-                                      top_layers, write_names)
+from modelport.legacy.rules.structure import merge_branches
+from modelport.legacy.weights import (convert_layer_weights, read_names, regroup_branches,
+                                      rewrite, split_nested, top_layers, write_names)
 from modelport.modelfile import RawModel
 
 __all__ = ["upgrade_config", "needs_weight_upgrade", "upgrade_weights", "applicable_rules",
@@ -235,23 +236,31 @@ def needs_weight_upgrade(raw: RawModel, config: dict[str, Any]) -> bool:
         return True  # per-gate RNN arrays, Conv1D as Conv2D, 'th' kernels; and the stamp
     if source_backend(raw)[0] == "theano" and _has_conv(raw.config):
         return True
+    if merge_branches(raw.config):
+        return True  # Keras 2.0's legacy Merge of branch models: weights saved flat
     return any(l.get("class_name") in _CUDNN for _, l in iter_layers(raw.config))
 
 
 def _upgrade_group(g: Any, top: dict[str, Any], originals: dict[str, Any], keras1: bool,
                    theano: bool) -> list[str]:
-    """Convert one top-level layer's weight group in place; returns the layers converted."""
+    """Convert one top-level layer's weight group in place; returns the layers converted.
+    Converted arrays take the place of the first of the names they replace, so the group
+    keeps its order (a nested model lists all trainable arrays before the frozen ones)."""
+    names = read_names(g, "weight_names")
+    replaced: dict[str, list[str]] = {}
+    dropped: set[str] = set()
     converted = []
-    new_names: list[str] = []
-    for layer, part in split_nested(top, read_names(g, "weight_names")):
+    for layer, part in split_nested(top, names):
         arrays = [np.asarray(g[n]) for n in part]
         original = originals.get(_layer_name("", layer), layer)
         out = convert_layer_weights(layer, original, arrays, keras1, theano)
         if len(out) == len(arrays) and all(a is b for a, b in zip(out, arrays)):
-            new_names += part
             continue
-        new_names += rewrite(g, layer, part, out)
+        replaced[part[0]] = rewrite(g, layer, part, out)
+        dropped.update(part)
         converted.append(_layer_name("", layer))
+    new_names = [m for n in names
+                 for m in (replaced.get(n, []) if n in dropped else [n])]
     write_names(g, "weight_names", new_names)
     return converted
 
@@ -259,6 +268,9 @@ def _upgrade_group(g: Any, top: dict[str, Any], originals: dict[str, Any], keras
 def upgrade_weights(raw: RawModel, config: dict[str, Any], h5file: Any) -> list[str]:
     """Rewrite weights in ``h5file`` (a writable copy of the model file) in place."""
     group = h5file["model_weights"] if "model_weights" in h5file else h5file
+    branches = merge_branches(raw.config)
+    if branches:
+        regroup_branches(group, branches)
     originals = {_layer_name(p, l): l for p, l in iter_layers(raw.config)}
     top = {_layer_name("", l): l for l in top_layers(config)}
     keras1 = raw.major <= 1

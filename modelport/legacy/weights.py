@@ -18,7 +18,7 @@ from modelport.legacy.configwalk import iter_layers
 __all__ = [
     "convert_kernel", "keras1_conv1d", "keras1_channels_first_kernel", "keras1_lstm",
     "keras1_gru", "cudnn_lstm", "cudnn_gru", "convert_layer_weights", "read_names",
-    "write_names", "split_nested", "rewrite", "top_layers",
+    "write_names", "split_nested", "rewrite", "top_layers", "regroup_branches",
 ]
 
 _CONV = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "ConvLSTM2D")
@@ -223,3 +223,36 @@ def rewrite(group: Any, layer: dict[str, Any], names: list[str],
     for n, a in zip(new_names, arrays):
         group.create_dataset(n, data=a)
     return new_names
+
+
+def _trainable_count(layer: dict[str, Any], n: int) -> int:
+    """How many of a layer's stored arrays are trainable (they come first)."""
+    cfg = layer.get("config") or {}
+    if cfg.get("trainable") is False:
+        return 0
+    return min(2, n) if layer.get("class_name") == "BatchNormalization" else n
+
+
+def regroup_branches(group: Any, branches: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Keras 1 saved a Sequential Merge's branch layers flat, one group per leaf layer; a
+    nested model keeps all its arrays in one group, trainable ones first."""
+    moved: set[str] = set()
+    for name, leaves in branches:
+        target = group.create_group(name)
+        trainable: list[str] = []
+        frozen: list[str] = []
+        for leaf in leaves:
+            leaf_name = str((leaf.get("config") or {}).get("name", ""))
+            if leaf_name not in group:
+                continue
+            names = read_names(group[leaf_name], "weight_names")
+            k = _trainable_count(leaf, len(names))
+            for i, n in enumerate(names):
+                group.copy(group[leaf_name][n], target, name=n)
+                (trainable if i < k else frozen).append(n)
+            del group[leaf_name]
+            moved.add(leaf_name)
+        write_names(target, "weight_names", trainable + frozen)
+    rest = [n for n in read_names(group, "layer_names") if n not in moved]
+    write_names(group, "layer_names", [name for name, _ in branches] + rest)
+

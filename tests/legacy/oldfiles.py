@@ -10,8 +10,10 @@ import numpy as np
 
 
 def write_h5(path: Path, config: dict[str, Any], weights: dict[str, list[tuple[str, np.ndarray]]],
-             keras_version: str = "1.2.2", backend: str | None = None) -> Path:
-    """``weights``: layer name -> [(weight name, array)] in the layer's stored order.
+             keras_version: str = "1.2.2", backend: str | None = None,
+             layer_names: list[str] | None = None) -> Path:
+    """``weights``: layer name -> [(weight name, array)] in the layer's stored order;
+    ``layer_names``: the saved layer list (default: the config's top-level layers).
 
     Keras 1 wrote ``keras_version`` only at the top level (so loaders treat the weights as
     Keras 1); Keras 2 also wrote it, with ``backend``, on the ``model_weights`` group.
@@ -27,7 +29,7 @@ def write_h5(path: Path, config: dict[str, Any], weights: dict[str, list[tuple[s
         if not keras_version.startswith("1"):
             g.attrs["keras_version"] = keras_version.encode("utf8")
             g.attrs["backend"] = (backend or "tensorflow").encode("utf8")
-        names = _layer_names(config)
+        names = layer_names or _layer_names(config)
         g.attrs["layer_names"] = np.array([n.encode("utf8") for n in names])
         for name in names:
             lg = g.create_group(name)

@@ -73,6 +73,27 @@ def test_sequential_input_layer_keeps_embedding_vocabulary():
     assert cfg(emb)["input_dim"] == 7 and cfg(emb)["input_length"] == 3
 
 
+def test_sequential_merge_branches_becomes_functional():
+    a = seq(layer("Dense", name="a1", batch_input_shape=[None, 3], input_dtype="float32"),
+            layer("Dense", name="a2"), listed=True)
+    b = {"class_name": "Sequential", "config": {"name": "right", "layers": [
+        layer("Dense", name="b1", batch_input_shape=[None, 5])]}}
+    root = seq(layer("Merge", name="m", mode="concat", layers=[a, b]), layer("Dense", name="out"),
+               listed=True)
+    assert apply("sequential_merge_branches", root)
+    assert root["class_name"] == "Model"
+    model = cfg(root)
+    assert [l["name"] for l in model["layers"]] == ["a1_input", "m_branch_0", "b1_input",
+                                                    "right", "m", "out"]
+    assert model["input_layers"] == [["a1_input", 0, 0], ["b1_input", 0, 0]]
+    assert model["output_layers"] == [["out", 0, 0]]
+    merge, out = model["layers"][4:]
+    assert merge["inbound_nodes"] == [[["m_branch_0", 1, 0, {}], ["right", 1, 0, {}]]]
+    assert "layers" not in merge["config"] and out["inbound_nodes"] == [[["m", 0, 0, {}]]]
+    assert "batch_input_shape" not in model["layers"][1]["config"]["layers"][0]["config"]
+    assert not apply("sequential_merge_branches", seq(layer("Dense"), listed=True))
+
+
 def test_keras1_node_refs_get_kwargs():
     model = {"class_name": "Model", "config": {"name": "m", "layers": [
         {"name": "d", "class_name": "Dense", "config": {"name": "d"},
@@ -315,7 +336,7 @@ def test_wrapper_inner_module():
 
 
 TESTED = {
-    "sequential_list_config", "sequential_input_layer", "keras1_node_refs",
+    "sequential_merge_branches", "sequential_list_config", "sequential_input_layer", "keras1_node_refs",
     "legacy_merge_layer", "keras1_class_names", "keras1_removed_layers",
     "keras1_time_distributed_dense", "keras1_dim_ordering", "keras1_input_dtype",
     "keras1_input_dim", "keras1_dense_args", "keras1_dropout_args", "keras1_embedding_args",

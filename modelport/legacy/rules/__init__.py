@@ -7,11 +7,13 @@ from modelport.legacy.rules.base import Context, Rule
 
 __all__ = ["RULES", "Rule", "Context", "get_rule"]
 
-# Explicit and ordered: structural fixes that later rules rely on first (a Sequential
-# must be a dict before its first layer can be found), class renames before the
+# Explicit and ordered: structural fixes that later rules rely on first (the Merge of
+# branch models reads branches in their stored form; a Sequential must be a dict before
+# its first layer can be found), class renames before the
 # argument renames keyed on the new class names, the InputLayer last (it reads the
 # Keras 2 argument names).
 RULES: list[Rule] = [fn.rule for fn in (  # type: ignore[attr-defined]
+    structure.sequential_merge_branches,
     structure.sequential_list_config,
     structure.keras1_node_refs,
     structure.legacy_merge_layer,

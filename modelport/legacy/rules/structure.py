@@ -109,3 +109,75 @@ def legacy_merge_layer(layer: dict[str, Any], ctx: Context) -> bool:
     layer["config"] = new
     return True
 
+
+
+def _stack(node: Any) -> list[dict[str, Any]] | None:
+    """The layer list of a Sequential entry in either the list or the dict form."""
+    if not isinstance(node, dict) or node.get("class_name") != "Sequential":
+        return None
+    cfg = node.get("config")
+    layers = cfg.get("layers") if isinstance(cfg, dict) else cfg
+    return layers if isinstance(layers, list) else None
+
+
+def merge_branches(root: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``[(branch name, branch layers)]`` when ``root`` is a Sequential that starts with a
+    Keras 1 ``Merge`` of branch models; ``[]`` otherwise. Names are stable: the weights
+    upgrade calls this on the stored config to regroup the weights the same way."""
+    layers = _stack(root)
+    first = layers[0] if layers else None
+    cfg = first.get("config") if isinstance(first, dict) else None
+    if not (isinstance(cfg, dict) and first.get("class_name") == "Merge" and cfg.get("layers")):
+        return []
+    merge = str(cfg.get("name", "merge"))
+    out = []
+    for i, branch in enumerate(cfg["layers"]):
+        inner = _stack(branch)
+        if not inner:
+            raise ModelFileError(f"layer {merge}: branch {i} is not a Sequential model; rebuild "
+                                 "the model as a functional model and re-save it")
+        named = branch["config"].get("name") if isinstance(branch["config"], dict) else None
+        out.append((str(named or f"{merge}_branch_{i}"), inner))
+    return out
+
+
+@rule("sequential_merge_branches",
+      "a Keras 1 Sequential starting with Merge([branch models]) becomes a functional model: "
+      "one input per branch, each branch a nested Sequential, then the rest of the stack",
+      when=pre_keras3, model=True)
+def sequential_merge_branches(root: dict[str, Any], ctx: Context) -> bool:
+    branches = merge_branches(root)
+    if not branches:
+        return False
+    stack = _stack(root) or []
+    merge_cfg = {k: v for k, v in stack[0]["config"].items() if k != "layers"}
+    merge_name = str(merge_cfg.get("name", "merge"))
+    layers: list[dict[str, Any]] = []
+    inputs, refs = [], []
+    for name, inner in branches:
+        first = inner[0].get("config") or {}
+        shape = first.pop("batch_input_shape", None)
+        if shape is None:
+            raise ModelFileError(f"layer {merge_name}: branch {name} declares no input shape")
+        dtype = first.pop("dtype", None) or first.pop("input_dtype", None) or "float32"
+        input_name = f"{first.get('name', name)}_input"  # the name Keras 1 gave this input
+        layers.append({"name": input_name, "class_name": "InputLayer", "inbound_nodes": [],
+                       "config": {"name": input_name, "batch_input_shape": shape,
+                                  "dtype": dtype, "sparse": False}})
+        layers.append({"name": name, "class_name": "Sequential", "inbound_nodes": [
+            [[input_name, 0, 0, {}]]], "config": {"name": name, "layers": inner}})
+        inputs.append([input_name, 0, 0])
+        # node 1: a nested Sequential's node 0 is its own input-to-output node, built
+        # when it is first called (Keras 1 numbered container nodes the same way)
+        refs.append([name, 1, 0, {}])
+    layers.append({"name": merge_name, "class_name": "Merge", "config": merge_cfg,
+                   "inbound_nodes": [refs]})
+    previous = merge_name
+    for layer in stack[1:]:
+        name = str((layer.get("config") or {}).get("name", f"layer_{len(layers)}"))
+        layers.append({**layer, "name": name, "inbound_nodes": [[[previous, 0, 0, {}]]]})
+        previous = name
+    root["class_name"] = "Model"
+    root["config"] = {"name": "sequential_merged", "layers": layers, "input_layers": inputs,
+                      "output_layers": [[previous, 0, 0]]}
+    return True
