@@ -91,6 +91,11 @@ def _load_with(framework: str, raw: RawModel, config: dict[str, Any],
         if framework == "keras3":
             import keras
 
+            from modelport.legacy.upgrade import compat_objects
+
+            if raw.major <= 2:
+                # Keras 3 gives some Keras 2 names other maths (hard_sigmoid, gelu)
+                custom = {**compat_objects(raw), **custom}
             if trust:
                 keras.config.enable_unsafe_deserialization()
             return keras.saving.load_model(model_path, custom_objects=custom, compile=False,
@@ -110,6 +115,10 @@ def _prepare_config(config: dict[str, Any], framework: str) -> dict[str, Any]:
                     for key in ("function_type", "module", "output_shape_type",
                                 "output_shape_module"):
                         cfg.pop(key, None)
+                    # Keras 3's .h5 reader cannot parse a bare name; this form works for both
+                    name = cfg["function"]
+                    cfg["function"] = {"class_name": "function", "config": name,
+                                       "module": None, "registered_name": name}
     return config
 
 

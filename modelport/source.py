@@ -222,11 +222,15 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
 
 
 def _lambda_refusal(path: Path, remaining: list[LambdaInfo]) -> LambdaRefusedError:
+    names = [i.layer_name for i in remaining]
+    detailed = [getattr(i, "refusal", "") for i in remaining]
+    if all(detailed):
+        # recovery says per Lambda what its bytecode uses and why it was not translated
+        return LambdaRefusedError(f"{path}: " + " | ".join(detailed), layers=names)
     parts = []
     for info in remaining:
         fn = info.function_name or "unreadable bytecode"
         parts.append(f"{info.layer_name} ({fn})")
-    names = [i.layer_name for i in remaining]
     hint = next((i.function_name for i in remaining
                  if i.function_name and i.function_name != "<lambda>"), "my_function")
     return LambdaRefusedError(
