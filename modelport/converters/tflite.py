@@ -43,7 +43,13 @@ def _convert_bytes(source: Any, batch: int | None, flex: bool) -> bytes:
             ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
             converter._experimental_lower_tensor_list_ops = False
         converter.target_spec.supported_ops = ops
-        return converter.convert()
+        if log.isEnabledFor(logging.DEBUG):
+            return converter.convert()
+        # the MLIR converter prints its diagnostics natively; the exception keeps them
+        from modelport.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():
+            return converter.convert()
 
 
 def _short(e: BaseException) -> str:
