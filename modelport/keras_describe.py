@@ -17,6 +17,7 @@ from modelport.converters.base import Description, NodeInfo, TensorInfo
 from modelport.legacy.configwalk import iter_layers
 from modelport.legacy.lambdas import find_lambdas
 from modelport.modelfile import RawModel, read_model_file
+from modelport.modelio import unique_names  # the rule the artifacts' names follow
 
 __all__ = ["describe", "BUILTIN_CLASSES", "is_builtin"]
 
@@ -165,19 +166,6 @@ def _refs(spec: Any) -> list[str]:
     return []
 
 
-def _unique(names: list[str]) -> list[str]:
-    # the same rule as modelport.source, so these names are the artifacts' names
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            n = f"{n}_{seen[n]}"
-        seen.setdefault(n, 0)
-        out.append(n)
-    return out
-
-
 def _dtype(value: Any) -> str:
     if isinstance(value, dict):  # Keras 3 DTypePolicy
         value = (value.get("config") or {}).get("name", "")
@@ -196,7 +184,7 @@ def _inputs(inner: dict[str, Any], top: list[dict[str, Any]]) -> list[TensorInfo
     by_name = {_name(l): l for l in top}
     if "input_layers" in inner:
         out = []
-        for name in _unique(_refs(inner["input_layers"])):
+        for name in unique_names(_refs(inner["input_layers"])):
             cfg = (by_name.get(name) or {}).get("config") or {}
             dtype = cfg.get("dtype") or cfg.get("input_dtype")  # Keras 1: input_dtype
             out.append(TensorInfo(name, _shape(cfg), _dtype(dtype)))
@@ -221,7 +209,7 @@ def _outputs(inner: dict[str, Any], top: list[dict[str, Any]]) -> list[TensorInf
     else:
         names = [_name(top[-1])] if top else []
     out = []
-    for unique, name in zip(_unique(names), names):
+    for unique, name in zip(unique_names(names), names):
         layer = by_name.get(name) or {}
         cfg = layer.get("config") or {}
         out.append(TensorInfo(unique, _output_shape(layer), _dtype(cfg.get("dtype"))))

@@ -10,7 +10,7 @@ import numpy as np
 from modelport.converters.base import TensorInfo
 from modelport.errors import UserInputError
 
-__all__ = ["io_records", "history_name", "embedding_inputs"]
+__all__ = ["io_records", "history_name", "embedding_inputs", "unique_names"]
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ def history_name(t: Any) -> str:
     return str(getattr(t, "name", "")).split(":")[0].split("/")[0]
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
+    """Suffix repeats ``_1``, ``_2``...: the artifacts' names for repeated Keras names."""
     seen: dict[str, int] = {}
     out = []
     for n in names:
@@ -43,7 +44,7 @@ def _dtype_name(dt: Any) -> str:
 
 def io_records(model: Any, framework: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
     ins = list(model.inputs)
-    in_names = _unique([history_name(t) for t in ins])
+    in_names = unique_names([history_name(t) for t in ins])
     out_tensors = model.outputs
     struct = getattr(model, "_outputs_struct", None)  # Keras 3 functional: as declared
     if isinstance(struct, dict):
@@ -56,7 +57,7 @@ def io_records(model: Any, framework: str) -> tuple[list[TensorInfo], list[Tenso
         declared = list(getattr(model, "output_names", []) or [])
         out_names = declared if len(declared) == len(out_tensors) else [
             history_name(t) for t in out_tensors]
-    out_names = _unique(out_names)
+    out_names = unique_names(out_names)
 
     def rec(name: str, t: Any) -> TensorInfo:
         shape = [None if d is None else int(d) for d in tuple(t.shape)]

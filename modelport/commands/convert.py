@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from modelport.errors import EXIT_CONVERSION, EXIT_MISMATCH
+from modelport.commands.common import add_loading_options
+from modelport.errors import EXIT_CONVERSION
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,11 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", default="all", metavar="FORMATS",
                    help="all, or a comma list of: savedmodel,pb,tflite,onnx (default: all)")
     p.add_argument("--out", default="out", metavar="DIR", help="output directory (default: out)")
-    p.add_argument("--custom-objects", action="append", default=[], metavar="X",
-                   help="a .py file or importable module whose public names are registered "
-                        "as custom objects (repeatable)")
-    p.add_argument("--trust-lambda", action="store_true",
-                   help="allow running Lambda bytecode stored in the model file (unsafe)")
+    add_loading_options(p)
     p.add_argument("--allow-flex", action="store_true",
                    help="let TFLite use Flex (Select TF) ops; the artifact then needs the Flex delegate")
     p.add_argument("--architecture", metavar="JSON|MODULE:FUNC",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelport.commands.common import add_loading_options
 from modelport.errors import UserInputError
 
 
@@ -17,11 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT_OR_DIR",
                    help="artifacts (.savedmodel/, .pb, .tflite, .onnx) or directories of them")
     add_validation_options(p)
-    p.add_argument("--custom-objects", action="append", default=[], metavar="X",
-                   help="a .py file or importable module whose public names are registered "
-                        "as custom objects (repeatable)")
-    p.add_argument("--trust-lambda", action="store_true",
-                   help="allow running Lambda bytecode stored in the model file (unsafe)")
+    add_loading_options(p)
 
 
 def add_validation_options(p: argparse.ArgumentParser) -> None:
