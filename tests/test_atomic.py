@@ -121,9 +121,11 @@ def test_sigkill_at_several_moments_leaves_only_complete_artifacts(small_model, 
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         )
-        caught += _kill_when(proc, out, nth, time.monotonic() + 240)
+        killed = _kill_when(proc, out, nth, time.monotonic() + 240)
+        caught += killed
         _check_complete(out)
-        assert not (out / "net.manifest.json").exists() or nth > 4
+        if killed:  # the manifest is written last: a run killed mid-artifact has none
+            assert not (out / "net.manifest.json").exists()
         # the next run removes the leftovers and completes everything
         from modelport.conversion import convert
 
