@@ -133,5 +133,6 @@ def test_sigkill_at_several_moments_leaves_only_complete_artifacts(small_model, 
         assert manifest.ok
         assert [p.name for p in out.iterdir() if PARTIAL_MARK in p.name] == []
         assert sorted(_check_complete(out)) == sorted(converters.FORMAT_NAMES)
-    # the kill must really have hit mid-write at least once, or the test proved nothing
-    assert caught >= 2
+    # the kill must really have hit mid-write, or the test proved nothing; the other
+    # moments fall where they fall (a .pb or .tflite is written in milliseconds)
+    assert caught >= 1  # the SavedModel directory takes long enough to be caught every time
