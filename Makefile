@@ -27,7 +27,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 test-corpus: $(STAMP)
-	$(BIN)/python -m modelport.legacy.corpus ../shared/corpus/public corpus-report.md
+	$(BIN)/python -m modelport.corpus ../shared/corpus/public corpus-report.md
 
 clean:
 	rm -rf $(VENV) demo-out .cache build *.egg-info

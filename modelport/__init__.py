@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.errors import ModelportError
+from modelport.core.errors import ModelportError
 
 __all__ = ["convert", "validate", "inspect", "load", "ModelportError", "__version__"]
 
@@ -28,27 +28,21 @@ def convert(model: Any, out_dir: Any = "out", **kwargs: Any):
 
 
 def load(path: Any, **kwargs: Any):
-    """See :func:`modelport.source.load`."""
-    from modelport.source import load as _load
+    """See :func:`modelport.loading.source.load`."""
+    from modelport.loading.source import load as _load
 
     return _load(path, **kwargs)
 
 
 def validate(model: Any, artifacts: Any, **kwargs: Any):
-    """See :func:`modelport.validators.validate`."""
-    from modelport import validators
+    """See :func:`modelport.validators.validation.validate`."""
+    from modelport.validators.validation import validate as _validate
 
-    return validators.validate(model, artifacts, **kwargs)
+    return _validate(model, artifacts, **kwargs)
 
 
 def inspect(path: Any, **kwargs: Any):
-    """See :func:`modelport.inspect.inspect`."""
-    import importlib
+    """See :func:`modelport.inspection.inspect`."""
+    from modelport.inspection import inspect as _inspect
 
-    module = importlib.import_module("modelport.inspect")
-    # importing the submodule rebinds ``modelport.inspect`` to it; keep the function
-    globals()["inspect"] = _inspect_api
-    return module.inspect(path, **kwargs)
-
-
-_inspect_api = inspect
+    return _inspect(path, **kwargs)

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Sequence
 
-from modelport.errors import ModelportError
+from modelport.core.errors import ModelportError
 
 __all__ = ["main"]
 
@@ -71,9 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _quiet_frameworks()
     if not args.debug and args.command in ("convert", "validate"):
-        from modelport.quiet import import_tensorflow_quietly
-
-        import_tensorflow_quietly()
+        _import_tensorflow_quietly()
     if getattr(args, "_import_error", None):
         print(f"modelport: error: {args._import_error}", file=sys.stderr)
         return 2
@@ -87,6 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelport: interrupted", file=sys.stderr)
         return 130
+
+
+def _import_tensorflow_quietly() -> None:
+    if "tensorflow" in sys.modules:
+        return
+    from modelport.core.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        import tensorflow  # noqa: F401
 
 
 def _quiet_frameworks() -> None:

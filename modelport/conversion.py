@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modelport import converters
-from modelport.atomic import clean_partials, sha256_of, size_of
-from modelport.converters.base import ArtifactRecord, ConvertOptions
-from modelport.errors import ModelportError
-from modelport.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
+from modelport.core.atomic import clean_partials, sha256_of, size_of
+from modelport.core.errors import ModelportError
+from modelport.core.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
+from modelport.core.records import ArtifactRecord, ConvertOptions
+from modelport.core.text import one_line
+from modelport.loading.source import SourceModel, load
 
 __all__ = ["convert"]
 
@@ -52,8 +54,6 @@ def convert(
     Raises:
         ModelportError: the model cannot be loaded (nothing is written then).
     """
-    from modelport.source import SourceModel, load
-
     names = converters.parse_formats(formats)
     options = ConvertOptions(opset=opset, allow_flex=allow_flex)
     t0 = time.monotonic()
@@ -78,7 +78,9 @@ def convert(
         options={"formats": names, "trust_lambda": trust_lambda, **options.to_dict()},
         versions=tool_versions(),
         warnings=list(source.warnings),
+        determinism=converters.determinism(),
     )
+    serving = source.serving
     for name in names:
         module = converters.get(name)
         dest = converters.artifact_path(out, source.stem, name)
@@ -86,15 +88,13 @@ def convert(
             progress(name, "start", None)
         start = time.monotonic()
         try:
-            record = module.convert(source, dest, options)
+            record = module.convert(source, serving, dest, options)
             record.sha256 = sha256_of(dest)
             record.size = size_of(dest)
         except Exception as e:  # one format failing must not stop the others
             log.debug("%s conversion failed", name, exc_info=True)
-            msg = str(e) if isinstance(e, ModelportError) else f"{type(e).__name__}: {e}"
-            record = ArtifactRecord(name, str(dest), [], [], ok=False,
-                                    error=msg.strip().splitlines()[0][:500] if msg.strip() else
-                                    type(e).__name__)
+            msg = one_line(e, 500, with_type=not isinstance(e, ModelportError))
+            record = ArtifactRecord(name, str(dest), [], [], ok=False, error=msg)
         record.seconds = time.monotonic() - start
         record.path = os.path.relpath(dest, out)
         manifest.artifacts.append(record)

@@ -19,16 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import MissingDependencyError, ModelFileError, UserInputError
+from modelport.core.errors import MissingDependencyError, ModelFileError, UserInputError
+from modelport.core.manifest import MANIFEST_SUFFIX, read_manifest
 
 __all__ = ["Viewer", "start", "wait", "servable_file", "is_loopback", "LOOPBACK"]
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-MANIFEST_SUFFIX = ".manifest.json"  # modelport.manifest's; importing it would load numpy
-# what a convert output directory opens as: ONNX first, as Netron draws it most completely
-_PREFERENCE = ("onnx", "tflite", "pb", "savedmodel")
 
 
 @dataclass
@@ -119,13 +117,13 @@ def servable_file(path: str | Path) -> Path:
 
 
 def _from_manifest(manifest: Path) -> Path:
-    from modelport.manifest import read_manifest
+    from modelport import converters
 
     try:
         records = {a.format: a for a in read_manifest(manifest).artifacts if a.ok}
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"{manifest}: not a readable modelport manifest ({e})") from None
-    for fmt in _PREFERENCE:
+    for fmt in converters.by_view_rank():  # the format Netron draws most completely first
         record = records.get(fmt)
         if record is not None and (manifest.parent / record.path).exists():
             return servable_file(manifest.parent / record.path)

@@ -29,7 +29,7 @@ import pytest
 import modelport.fixtures as fixtures_pkg
 from modelport.fixtures import Fixture, build
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 _VERSIONED = ("keras", "tf-keras", "tensorflow", "numpy", "h5py")
 
 
@@ -101,8 +101,8 @@ class Converted:
     """One fixture loaded by modelport and converted to every format."""
 
     fixture: Fixture
-    source: Any  # modelport.source.SourceModel
-    manifest: Any  # modelport.manifest.Manifest
+    source: Any  # modelport.loading.source.SourceModel
+    manifest: Any  # modelport.core.manifest.Manifest
     out_dir: Path
 
     def artifact_path(self, fmt: str) -> Path:
@@ -133,7 +133,7 @@ class ConvertedCache:
 
     def _convert(self, name: str) -> Converted:
         from modelport.conversion import convert
-        from modelport.source import load
+        from modelport.loading.source import load
 
         fx = self.models.get(name)
         source = load(fx.path, custom_objects=str(fx.custom_objects) if fx.custom_objects else None)

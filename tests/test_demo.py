@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelport.fixtures import demo
-from modelport.manifest import read_manifest
+from modelport.core.manifest import read_manifest
 
 ARTIFACTS = ("siamese.savedmodel", "siamese.pb", "siamese.tflite", "siamese.onnx")
 

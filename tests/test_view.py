@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from modelport.cli import main
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
 from modelport.view import is_loopback, servable_file, start
 
 # no proxy: a proxy from the environment would otherwise answer for 127.0.0.1
@@ -132,8 +132,8 @@ def test_is_loopback(host, loopback):
 
 
 def test_directories_open_their_model(tmp_path, model):
-    from modelport.converters.base import ArtifactRecord
-    from modelport.manifest import Manifest
+    from modelport.core.records import ArtifactRecord
+    from modelport.core.manifest import Manifest
 
     sm = tmp_path / "m.savedmodel"
     sm.mkdir()

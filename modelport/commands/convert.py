@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from modelport.commands.common import add_loading_options
-from modelport.errors import EXIT_CONVERSION
+from modelport.core.errors import EXIT_CONVERSION
+from modelport.core.text import fmt_shape, table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,18 +80,8 @@ def format_manifest(manifest) -> str:
         if not a.ok:
             rows.append((a.format, a.path, "-", "-", "FAILED: " + a.error[:80]))
             continue
-        ins = ", ".join(f"{t.name}{_shape(t.shape)}" for t in a.inputs)
-        outs = ", ".join(f"{t.name}{_shape(t.shape)}" for t in a.outputs)
+        ins = ", ".join(f"{t.name}{fmt_shape(t.shape, '')}" for t in a.inputs)
+        outs = ", ".join(f"{t.name}{fmt_shape(t.shape, '')}" for t in a.outputs)
         notes = "; ".join(a.warnings)[:80]
         rows.append((a.format, a.path, ins, outs, notes))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append(f"manifest: {manifest.path}")
-    return "\n".join(lines)
-
-
-def _shape(shape) -> str:
-    if shape is None:
-        return ""
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+    return "\n".join(table(rows, header=True) + [f"manifest: {manifest.path}"])

@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelport.inspect import inspect, render_json, render_text
+    from modelport.inspection import inspect, render_json, render_text
 
     # JSON is for programs: it always carries the node list, which is what they filter
     nodes = bool(args.json or args.nodes or args.find is not None)

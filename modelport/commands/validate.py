@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.commands.common import add_loading_options
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

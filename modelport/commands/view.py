@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

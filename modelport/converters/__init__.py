@@ -1,83 +1,111 @@
-"""The format registry: adding a format is one module here plus one line in ``_FORMATS``."""
+"""The format registry: adding a format is one module here plus one line in ``_MODULES``.
+
+Each format module declares its ``NAME`` and ``SUFFIX`` (see ``base.FormatModule``); the
+registry is built from them, so nothing outside ``converters/`` spells a format's suffix.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
-from types import ModuleType
+from typing import cast
 
-from modelport.errors import UserInputError
+from modelport.converters.base import FormatModule
+from modelport.core.errors import UserInputError
 
-__all__ = ["FORMAT_NAMES", "get", "detect", "artifact_path"]
+__all__ = ["names", "get", "modules", "parse_formats", "detect", "artifact_path",
+           "suffixes", "by_view_rank", "determinism"]
 
-# name -> module; order is the order artifacts are produced in (the TFLite and ONNX
-# converters reuse what SavedModel and frozen-pb conversion already computed).
-_FORMATS: dict[str, str] = {
-    "savedmodel": "modelport.converters.savedmodel",
-    "pb": "modelport.converters.frozen_pb",
-    "tflite": "modelport.converters.tflite",
-    "onnx": "modelport.converters.onnx",
-}
-
-FORMAT_NAMES: tuple[str, ...] = tuple(_FORMATS)
-
-# the suffix each format's artifact carries under OUT/<stem><suffix>
-SUFFIXES: dict[str, str] = {
-    "savedmodel": ".savedmodel",
-    "pb": ".pb",
-    "tflite": ".tflite",
-    "onnx": ".onnx",
-}
+# production order: the TFLite and ONNX converters reuse what SavedModel and frozen-pb
+# conversion already computed
+_MODULES: tuple[str, ...] = (
+    "modelport.converters.savedmodel",
+    "modelport.converters.frozen_pb",
+    "modelport.converters.tflite",
+    "modelport.converters.onnx",
+)
 
 
-def get(name: str) -> ModuleType:
-    """The format module registered under ``name``.
+@functools.lru_cache(maxsize=1)
+def _registry() -> dict[str, FormatModule]:
+    # format modules import only numpy at module level; frameworks load on use
+    found: dict[str, FormatModule] = {}
+    for path in _MODULES:
+        module = cast(FormatModule, importlib.import_module(path))
+        found[module.NAME] = module
+    return found
+
+
+def modules() -> list[FormatModule]:
+    """Every format module, in production order."""
+    return list(_registry().values())
+
+
+def names() -> tuple[str, ...]:
+    """Every format name, in production order."""
+    return tuple(_registry())
+
+
+def suffixes() -> dict[str, str]:
+    """Format name -> the suffix of its artifact (``OUT/<stem><suffix>``)."""
+    return {m.NAME: m.SUFFIX for m in modules()}
+
+
+def get(name: str) -> FormatModule:
+    """The format module registered under ``name`` (or one of its aliases).
 
     Raises:
         UserInputError: ``name`` is not a known format (the message lists the valid ones).
     """
-    try:
-        module = _FORMATS[name]
-    except KeyError:
-        raise UserInputError(
-            f"unknown format {name!r}; choose from: {', '.join(FORMAT_NAMES)} (or 'all')"
-        ) from None
-    return importlib.import_module(module)
+    registry = _registry()
+    if name in registry:
+        return registry[name]
+    for module in registry.values():
+        if name in module.ALIASES:
+            return module
+    raise UserInputError(f"unknown format {name!r}; choose from: {', '.join(registry)} (or 'all')")
 
 
 def parse_formats(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """``"all"``, ``"onnx,tflite"`` or a list -> registry names in production order."""
     if spec is None or spec == "all":
-        return list(FORMAT_NAMES)
+        return list(names())
     items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = []
+    wanted = []
     for item in items:
         item = item.strip().lower()
         if item == "all":
-            return list(FORMAT_NAMES)
-        item = {"saved_model": "savedmodel", "frozen_pb": "pb", "litert": "tflite"}.get(item, item)
-        get(item)  # validates
-        if item not in names:
-            names.append(item)
-    return [n for n in FORMAT_NAMES if n in names]
+            return list(names())
+        name = get(item).NAME
+        if name not in wanted:
+            wanted.append(name)
+    return [n for n in names() if n in wanted]
 
 
-def artifact_path(out_dir: Path, stem: str, name: str) -> Path:
-    return Path(out_dir) / f"{stem}{SUFFIXES[name]}"
+def artifact_path(out_dir: Path | str, stem: str, name: str) -> Path:
+    return Path(out_dir) / f"{stem}{get(name).SUFFIX}"
 
 
 def detect(path: str | Path) -> str | None:
     """The format of an artifact on disk, from its name and contents; ``None`` if unknown."""
     p = Path(path)
-    if p.is_dir():
-        if (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists():
-            return "savedmodel"
-        return None
-    suffix = p.suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix == ".pb":
-        return "pb"
-    return None
+    return next((m.NAME for m in modules() if m.detect(p)), None)
+
+
+def by_view_rank() -> list[str]:
+    """Format names in the order a viewer should prefer them (most complete drawing first)."""
+    return [m.NAME for m in sorted(modules(), key=lambda m: m.VIEW_RANK)]
+
+
+def determinism() -> dict[str, object]:
+    """What converting the same model twice reproduces, per format (recorded in the
+    manifest; checked by the determinism tests): signatures, I/O names and graph structure
+    always; bytes only where upstream allows."""
+    every = modules()
+    return {
+        "same_names_and_structure": [m.NAME for m in every],
+        "byte_identical": [m.NAME for m in every if m.BYTE_DETERMINISTIC is True],
+        "not_byte_identical": {m.NAME: m.BYTE_DETERMINISTIC for m in every
+                               if m.BYTE_DETERMINISTIC is not True},
+    }

@@ -1,8 +1,12 @@
-"""What every format module shares: tensor records, the runner base class, descriptions.
+"""What every format module shares: the format-module contract and the runner base class.
 
-A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``) exposes:
+A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``) satisfies
+``FormatModule``:
 
-- ``NAME`` and ``SUFFIX``;
+- ``NAME`` and ``SUFFIX`` (the registry is built from them), ``ALIASES`` (other names
+  users type), ``VIEW_RANK`` (which artifact of a convert output Netron opens first) and
+  ``BYTE_DETERMINISTIC`` (``True``, or why not);
+- ``detect(path) -> bool``: whether a path on disk is an artifact of this format;
 - ``convert(source, serving, dest, options) -> ArtifactRecord``: write the artifact at ``dest``;
 - ``load(path) -> Runner``: open the artifact in the runtime a user would deploy it with;
 - ``describe(path, nodes=True) -> Description``: names a user must type to feed and fetch.
@@ -14,112 +18,19 @@ Heavy frameworks are imported inside those functions, never at module import tim
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import numpy as np
 
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
+from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
 
-__all__ = ["TensorInfo", "NodeInfo", "Description", "ArtifactRecord", "Runner"]
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.loading.serving import Serving
+    from modelport.loading.source import SourceModel
 
-
-@dataclass
-class TensorInfo:
-    """A named tensor: ``shape`` uses ``None`` (or a string) for unknown dimensions."""
-
-    name: str
-    shape: list[int | str | None] | None
-    dtype: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "shape": self.shape, "dtype": self.dtype}
-        d.update(self.extra)
-        return d
-
-
-@dataclass
-class NodeInfo:
-    name: str
-    op: str
-    inputs: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "op": self.op, "inputs": list(self.inputs)}
-
-
-@dataclass
-class Description:
-    """What ``inspect`` shows for one artifact."""
-
-    format: str
-    path: str
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-    nodes: list[NodeInfo] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "path": self.path,
-            "inputs": [t.to_dict() for t in self.inputs],
-            "outputs": [t.to_dict() for t in self.outputs],
-            "nodes": [n.to_dict() for n in self.nodes],
-            **self.details,
-        }
-
-
-@dataclass
-class ArtifactRecord:
-    """One converted artifact, as the manifest records it."""
-
-    format: str
-    path: str
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-    layout: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    sha256: str = ""
-    size: int = 0
-    seconds: float = 0.0
-    ok: bool = True
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "path": self.path,
-            "ok": self.ok,
-            "error": self.error,
-            "sha256": self.sha256,
-            "size": self.size,
-            "seconds": round(self.seconds, 3),
-            "inputs": [t.to_dict() for t in self.inputs],
-            "outputs": [t.to_dict() for t in self.outputs],
-            "layout": dict(self.layout),
-            "warnings": list(self.warnings),
-            "details": dict(self.details),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ArtifactRecord":
-        def tensors(items):
-            out = []
-            for t in items or []:
-                t = dict(t)
-                out.append(TensorInfo(t.pop("name"), t.pop("shape", None), t.pop("dtype", ""), t))
-            return out
-
-        return cls(
-            format=d["format"], path=d["path"], inputs=tensors(d.get("inputs")),
-            outputs=tensors(d.get("outputs")), layout=dict(d.get("layout") or {}),
-            warnings=list(d.get("warnings") or []), details=dict(d.get("details") or {}),
-            sha256=d.get("sha256", ""), size=d.get("size", 0), seconds=d.get("seconds", 0.0),
-            ok=d.get("ok", True), error=d.get("error", ""),
-        )
+__all__ = ["FormatModule", "Runner", "source_tensors", "np_dtype"]
 
 
 class Runner(abc.ABC):
@@ -127,18 +38,21 @@ class Runner(abc.ABC):
 
     format: str = ""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, inputs: list[TensorInfo] | None = None,
+                 outputs: list[TensorInfo] | None = None) -> None:
         self.path = path
+        self._inputs = list(inputs or [])
+        self._outputs = list(outputs or [])
 
     @property
-    @abc.abstractmethod
     def inputs(self) -> list[TensorInfo]:
         """The artifact's feedable inputs, by the names a user passes."""
+        return self._inputs
 
     @property
-    @abc.abstractmethod
     def outputs(self) -> list[TensorInfo]:
         """The artifact's outputs, by the names a user fetches."""
+        return self._outputs
 
     @property
     def fixed_batch(self) -> int | None:
@@ -162,18 +76,27 @@ class Runner(abc.ABC):
         """Format-specific execution; returns ``{output_name: array}``."""
 
 
-@dataclass
-class ConvertOptions:
-    """Per-run converter options (recorded in the manifest)."""
+class FormatModule(Protocol):
+    """The contract of a module in ``converters/`` (checked by the registry's tests)."""
 
-    opset: int = 17
-    allow_flex: bool = False
+    NAME: str
+    SUFFIX: str
+    ALIASES: tuple[str, ...]
+    VIEW_RANK: int
+    BYTE_DETERMINISTIC: bool | str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"opset": self.opset, "allow_flex": self.allow_flex}
+    def detect(self, path: Path) -> bool: ...
+
+    def convert(self, source: "SourceModel", serving: "Serving", dest: Path,
+                options: ConvertOptions) -> ArtifactRecord: ...
+
+    def load(self, path: str | Path) -> Runner: ...
+
+    def describe(self, path: str | Path, nodes: bool = True) -> Description: ...
 
 
-def source_tensors(source: Any, batch: int | None = None) -> tuple[list[TensorInfo], list[TensorInfo]]:
+def source_tensors(source: "SourceModel",
+                   batch: int | str | None = None) -> tuple[list[TensorInfo], list[TensorInfo]]:
     """The source's I/O records, with the batch dimension set to ``batch``."""
 
     def fix(items: list[TensorInfo]) -> list[TensorInfo]:

@@ -4,38 +4,51 @@ Keras inputs (``image:0``) and Identity nodes named after the Keras outputs (``p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.atomic import atomic_path
-from modelport.converters.base import (
-    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, np_dtype,
-    source_tensors,
+from modelport.converters.base import Runner, np_dtype, source_tensors
+from modelport.converters.tfgraph import (
+    graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
 )
-from modelport.errors import ConversionError, ModelFileError
+from modelport.core.atomic import atomic_path
+from modelport.core.errors import ConversionError
+from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.loading.serving import Serving
+    from modelport.loading.source import SourceModel
 
 NAME = "pb"
 SUFFIX = ".pb"
+ALIASES = ("frozen_pb", "graphdef")
+VIEW_RANK = 2
+BYTE_DETERMINISTIC = "function library names carry TensorFlow's per-process counters"
 MAX_BYTES = 2**31 - 1  # protobuf's hard limit for one message
 
-__all__ = ["NAME", "SUFFIX", "convert", "load", "describe", "frozen_graph_def", "graph_nodes"]
+__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe", "frozen_graph_def"]
+
+
+def detect(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == SUFFIX
 
 _NOT_OUTPUTS = {"Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert", "VarHandleOp"}
 
 
-def frozen_graph_def(source: Any):
-    """The model's serving function as a GraphDef with constants, named I/O; cached."""
-    key = ("frozen", None)
-    if key in source._serving:
-        return source._serving[key]
+def frozen_graph_def(serving: Serving) -> Any:
+    """The model's serving function as a GraphDef with constants, named I/O; built once
+    per trace (ONNX converts the same graph)."""
+    return serving.memo("frozen_graph_def", lambda: _freeze(serving))
+
+
+def _freeze(serving: Serving) -> Any:
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
-    from modelport.serving import concrete_function
-
-    cf = concrete_function(source)
+    source = serving.source
+    cf = serving.concrete()
     # keep While/If as functions: a TF1 session runs them and tf2onnx reads them
     frozen = convert_variables_to_constants_v2(cf, lower_control_flow=False,
                                                aggressive_inlining=True)
@@ -66,7 +79,6 @@ def frozen_graph_def(source: Any):
         node.op = "Identity"
         node.input.append(tensor_name if not tensor_name.endswith(":0") else tensor_name[:-2])
         node.attr["T"].type = tensor.dtype.as_datatype_enum
-    source._serving[key] = gd
     return gd
 
 
@@ -80,8 +92,9 @@ def _rename_node(gd: Any, old: str, new: str) -> None:
                 node.input[i] = inp.replace(old, new, 1)
 
 
-def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
-    gd = frozen_graph_def(source)
+def convert(source: SourceModel, serving: Serving, dest: Path,
+            options: ConvertOptions) -> ArtifactRecord:
+    gd = frozen_graph_def(serving)
     size = gd.ByteSize()
     if size > MAX_BYTES:
         raise ConversionError(
@@ -101,36 +114,6 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
 
 def _tensor_name(t: TensorInfo) -> TensorInfo:
     return TensorInfo(t.name, t.shape, t.dtype, {"tensor": f"{t.name}:0"})
-
-
-def read_graph_def(path: str | Path):
-    import tensorflow as tf
-
-    gd = tf.compat.v1.GraphDef()
-    try:
-        gd.ParseFromString(Path(path).read_bytes())
-    except Exception as e:
-        raise ModelFileError(f"{path}: not a GraphDef protobuf ({e}); pass a frozen .pb") from None
-    return gd
-
-
-def proto_dtype(enum: int) -> str:
-    import tensorflow as tf
-
-    try:
-        return str(np.dtype(tf.dtypes.as_dtype(enum).as_numpy_dtype))
-    except (TypeError, ValueError):
-        return tf.dtypes.as_dtype(enum).name
-
-
-def proto_shape(shape_proto: Any) -> list[int | None] | None:
-    if shape_proto.unknown_rank:
-        return None
-    return [None if d.size < 0 else int(d.size) for d in shape_proto.dim]
-
-
-def graph_nodes(gd: Any) -> list[NodeInfo]:
-    return [NodeInfo(n.name, n.op, list(n.input)) for n in gd.node]
 
 
 def io_of(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo]]:
@@ -162,7 +145,6 @@ class FrozenGraphRunner(Runner):
     format = NAME
 
     def __init__(self, path: str) -> None:
-        super().__init__(path)
         import tensorflow as tf
 
         gd = read_graph_def(path)
@@ -171,25 +153,15 @@ class FrozenGraphRunner(Runner):
             tf.compat.v1.import_graph_def(gd, name="")
         self._session = tf.compat.v1.Session(graph=self._graph)
         ins, outs = io_of(gd)
-        self._inputs = [self._with_graph_shape(_strip(t)) for t in ins]
-        self._outputs = [self._with_graph_shape(_strip(t)) for t in outs]
+        super().__init__(path, [self._with_graph_shape(_strip(t)) for t in ins],
+                         [self._with_graph_shape(_strip(t)) for t in outs])
 
     def _with_graph_shape(self, t: TensorInfo) -> TensorInfo:
         tensor = self._graph.get_tensor_by_name(f"{t.name}:0")
-        shape = None if tensor.shape.rank is None else [
-            None if d is None else int(d) for d in tensor.shape.as_list()]
-        return TensorInfo(t.name, shape, str(np.dtype(tensor.dtype.as_numpy_dtype)))
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
+        return TensorInfo(t.name, shape_list(tensor.shape), np_dtype(tensor.dtype))
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        fetches = {t.name: f"{t.name}:0" for t in self._outputs}
+        fetches = {t.name: f"{t.name}:0" for t in self.outputs}
         return self._session.run(fetches, {f"{k}:0": v for k, v in feeds.items()})
 
 
@@ -207,6 +179,7 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
     _infer_io(gd, inputs + outputs)
     return Description(NAME, str(path), inputs, outputs, graph_nodes(gd) if nodes else [],
                        {"node_count": len(gd.node),
+                        "usage": "pass these names as they are to sess.run: feeds and fetches",
                         "functions": [f.signature.name for f in gd.library.function]})
 
 
@@ -225,7 +198,7 @@ def _infer_io(gd: Any, tensors: list[TensorInfo]) -> None:
         return
     for t in tensors:
         tensor = graph.get_tensor_by_name(t.name)
-        if t.shape is None and tensor.shape.rank is not None:
-            t.shape = [None if d is None else int(d) for d in tensor.shape.as_list()]
+        if t.shape is None:
+            t.shape = shape_list(tensor.shape)
         if not t.dtype:
             t.dtype = np_dtype(tensor.dtype)

@@ -10,24 +10,37 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.atomic import atomic_path
-from modelport.converters.base import (
-    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, source_tensors,
+from modelport.converters.base import Runner, source_tensors
+from modelport.core.atomic import atomic_path
+from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
+from modelport.core.records import (
+    ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
 )
-from modelport.errors import ConversionError, MissingDependencyError, ModelFileError
+from modelport.core.text import one_line
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.loading.serving import Serving
+    from modelport.loading.source import SourceModel
 
 NAME = "onnx"
 SUFFIX = ".onnx"
+ALIASES: tuple[str, ...] = ()
+VIEW_RANK = 0  # Netron draws ONNX most completely
+BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
 
-__all__ = ["NAME", "SUFFIX", "convert", "load", "describe", "rename_values"]
+__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe", "rename_values"]
 
 log = logging.getLogger(__name__)
+
+
+def detect(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == SUFFIX
 
 
 def _import_tf2onnx():
@@ -110,13 +123,14 @@ def _name_batch(values: Any) -> None:
             dims[0].dim_param = BATCH_DIM
 
 
-def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
+def convert(source: SourceModel, serving: Serving, dest: Path,
+            options: ConvertOptions) -> ArtifactRecord:
     tf2onnx = _import_tf2onnx()
     import onnx
 
     from modelport.converters.frozen_pb import frozen_graph_def
 
-    gd = frozen_graph_def(source)
+    gd = frozen_graph_def(serving)
     tf_in = [f"{n}:0" for n in source.input_names]
     tf_out = [f"{n}:0" for n in source.output_names]
     # tf2onnx names generated tensors from a process-wide counter; start it fresh so the
@@ -126,8 +140,7 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
         model_proto, _ = tf2onnx.convert.from_graph_def(
             gd, input_names=tf_in, output_names=tf_out, opset=options.opset)
     except Exception as e:
-        raise ConversionError(f"tf2onnx failed at opset {options.opset}: "
-                              f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+        raise ConversionError(f"tf2onnx failed at opset {options.opset}: {one_line(e)}") from e
     graph = model_proto.graph
     mapping = {f"{n}:0": n for n in source.input_names + source.output_names}
     existing = {o for node in graph.node for o in node.output} | {i.name for i in graph.initializer}
@@ -242,7 +255,6 @@ class OnnxRunner(Runner):
     format = NAME
 
     def __init__(self, path: str) -> None:
-        super().__init__(path)
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -252,18 +264,10 @@ class OnnxRunner(Runner):
         except Exception as e:
             raise ModelFileError(f"{path}: onnxruntime cannot open it ({e})") from None
         d = describe(path, nodes=False)
-        self._inputs, self._outputs = d.inputs, d.outputs
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
+        super().__init__(path, d.inputs, d.outputs)
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [t.name for t in self._outputs]
+        names = [t.name for t in self.outputs]
         values = self._sess.run(names, feeds)
         return dict(zip(names, values))
 

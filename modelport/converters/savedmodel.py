@@ -3,39 +3,51 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelport.atomic import atomic_path
-from modelport.errors import ModelFileError
-from modelport.converters.base import (
-    ArtifactRecord, ConvertOptions, Description, Runner, TensorInfo, np_dtype, source_tensors,
-)
+from modelport.converters.base import Runner, np_dtype, source_tensors
+from modelport.converters.tfgraph import graph_nodes, proto_dtype, proto_shape, shape_list
+from modelport.core.atomic import atomic_path
+from modelport.core.errors import ModelFileError, UserInputError
+from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.loading.serving import Serving
+    from modelport.loading.source import SourceModel
 
 NAME = "savedmodel"
 SUFFIX = ".savedmodel"
+ALIASES = ("saved_model",)
+VIEW_RANK = 3
+BYTE_DETERMINISTIC = ("fingerprint.pb holds a random id per save; function names carry "
+                      "TensorFlow's per-process counters")
 SIGNATURE = "serving_default"
 
-__all__ = ["NAME", "SUFFIX", "convert", "load", "describe", "save_to"]
+__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe", "save_to"]
 
 
-def save_to(source: Any, directory: Path, batch_size: int | None = None) -> None:
-    """Write a SavedModel of ``source`` at ``directory`` (not atomic; for temp copies)."""
+def detect(path: Path) -> bool:
+    return path.is_dir() and ((path / "saved_model.pb").exists()
+                              or (path / "saved_model.pbtxt").exists())
+
+
+def save_to(serving: Serving, directory: Path, batch_size: int | None = None) -> None:
+    """Write a SavedModel of the traced model at ``directory`` (not atomic; for temp
+    copies)."""
     import tensorflow as tf
 
-    from modelport.serving import concrete_function, tracked_module
-
-    module = tracked_module(source, batch_size)
     options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
-    tf.saved_model.save(module, str(directory),
-                        signatures={SIGNATURE: concrete_function(source, batch_size)},
+    tf.saved_model.save(serving.module(batch_size), str(directory),
+                        signatures={SIGNATURE: serving.concrete(batch_size)},
                         options=options)
 
 
-def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
+def convert(source: SourceModel, serving: Serving, dest: Path,
+            options: ConvertOptions) -> ArtifactRecord:
     with atomic_path(dest, directory=True) as tmp:
-        save_to(source, tmp)
+        save_to(serving, tmp)
     inputs, outputs = source_tensors(source)
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           details={"signature": SIGNATURE})
@@ -45,40 +57,27 @@ class SavedModelRunner(Runner):
     format = NAME
 
     def __init__(self, path: str, signature: str = SIGNATURE) -> None:
-        super().__init__(path)
         import tensorflow as tf
 
-        self._loaded = tf.saved_model.load(path)
-        if signature not in self._loaded.signatures:
-            from modelport.errors import UserInputError
-
+        loaded = tf.saved_model.load(path)
+        if signature not in loaded.signatures:
             raise UserInputError(f"{path}: no signature {signature!r}; it has "
-                                 f"{sorted(self._loaded.signatures)}")
-        self._fn = self._loaded.signatures[signature]
-        _, kwargs = self._fn.structured_input_signature
-        self._inputs = [TensorInfo(k, _shape(s.shape), np_dtype(s.dtype)) for k, s in kwargs.items()]
-        self._outputs = [TensorInfo(k, _shape(s.shape), np_dtype(s.dtype))
-                         for k, s in self._fn.structured_outputs.items()]
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
+                                 f"{sorted(loaded.signatures)}")
+        fn = loaded.signatures[signature]
+        _, kwargs = fn.structured_input_signature
+        super().__init__(
+            path,
+            [TensorInfo(k, shape_list(s.shape), np_dtype(s.dtype)) for k, s in kwargs.items()],
+            [TensorInfo(k, shape_list(s.shape), np_dtype(s.dtype))
+             for k, s in fn.structured_outputs.items()])
+        self._loaded = loaded  # keeps the function's variables alive
+        self._fn = fn
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
         out = self._fn(**{k: tf.constant(v) for k, v in feeds.items()})
         return {k: np.asarray(v) for k, v in out.items()}
-
-
-def _shape(shape: Any) -> list[int | None] | None:
-    if shape.rank is None:
-        return None
-    return [None if d is None else int(d) for d in shape.as_list()]
 
 
 def load(path: str | Path) -> Runner:
@@ -89,8 +88,6 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
     """Every signature's keys and the graph tensors behind them (what ``saved_model_cli``
     shows), read from ``saved_model.pb`` without loading the model."""
     from tensorflow.core.protobuf import saved_model_pb2
-
-    from modelport.converters.frozen_pb import graph_nodes, proto_dtype, proto_shape
 
     sm = saved_model_pb2.SavedModel()
     try:

@@ -11,32 +11,46 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.atomic import atomic_path
-from modelport.converters.base import (
-    ArtifactRecord, ConvertOptions, Description, NodeInfo, Runner, TensorInfo, source_tensors,
+from modelport.converters.base import Runner, source_tensors
+from modelport.core.atomic import atomic_path
+from modelport.core.errors import ConversionError, ModelFileError
+from modelport.core.quiet import native_stderr_silenced
+from modelport.core.records import (
+    ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
 )
-from modelport.errors import ConversionError, ModelFileError
+from modelport.core.text import one_line, to_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.loading.serving import Serving
+    from modelport.loading.source import SourceModel
 
 NAME = "tflite"
 SUFFIX = ".tflite"
+ALIASES = ("litert",)
+VIEW_RANK = 1
+BYTE_DETERMINISTIC = True
 
-__all__ = ["NAME", "SUFFIX", "convert", "load", "describe"]
+__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe"]
 
 log = logging.getLogger(__name__)
 
 
-def _convert_bytes(source: Any, batch: int | None, flex: bool) -> bytes:
+def detect(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() == SUFFIX
+
+
+def _convert_bytes(serving: Serving, batch: int | None, flex: bool) -> bytes:
     import tensorflow as tf
 
     from modelport.converters.savedmodel import SIGNATURE, save_to
 
     with tempfile.TemporaryDirectory(prefix="modelport-tflite-") as tmp:
         sm = Path(tmp) / "sm"
-        save_to(source, sm, batch_size=batch)
+        save_to(serving, sm, batch_size=batch)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(sm), signature_keys=[SIGNATURE])
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if flex:
@@ -46,19 +60,16 @@ def _convert_bytes(source: Any, batch: int | None, flex: bool) -> bytes:
         if log.isEnabledFor(logging.DEBUG):
             return converter.convert()
         # the MLIR converter prints its diagnostics natively; the exception keeps them
-        from modelport.quiet import native_stderr_silenced
-
         with native_stderr_silenced():
             return converter.convert()
 
 
 def _short(e: BaseException) -> str:
-    lines = [l for l in str(e).splitlines() if "error:" in l]
-    text = lines[-1] if lines else (str(e).splitlines() or [""])[0]
-    return text.strip()[:300]
+    return one_line(e, with_type=False)
 
 
-def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
+def convert(source: SourceModel, serving: Serving, dest: Path,
+            options: ConvertOptions) -> ArtifactRecord:
     attempts: list[tuple[int | None, bool]] = [(None, False), (1, False)]
     if options.allow_flex:
         attempts += [(None, True)]
@@ -67,7 +78,7 @@ def convert(source: Any, dest: Path, options: ConvertOptions) -> ArtifactRecord:
     used = (None, False)
     for batch, flex in attempts:
         try:
-            data = _convert_bytes(source, batch, flex)
+            data = _convert_bytes(serving, batch, flex)
             used = (batch, flex)
             break
         except Exception as e:  # the MLIR converter raises several types
@@ -117,8 +128,7 @@ def _op_names(data: bytes) -> list[str]:
             oc = model.operatorCodes[op.opcodeIndex]
             code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
             if code == schema.BuiltinOperator.CUSTOM:
-                names.append(oc.customCode.decode() if isinstance(oc.customCode, bytes)
-                             else str(oc.customCode))
+                names.append(to_text(oc.customCode))
             else:
                 names.append(codes.get(code, str(code)))
     return names
@@ -141,8 +151,7 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
     subgraphs = model.subgraphs or []
     main = subgraphs[0] if subgraphs else None
 
-    def name(x: Any) -> str:
-        return x.decode() if isinstance(x, bytes) else str(x or "")
+    name = to_text
 
     def tensor_info(sub: Any, idx: int, key: str | None = None) -> TensorInfo:
         t = sub.tensors[idx]
@@ -190,10 +199,7 @@ class TFLiteRunner(Runner):
     format = NAME
 
     def __init__(self, path: str) -> None:
-        super().__init__(path)
         from ai_edge_litert.interpreter import Interpreter
-
-        from modelport.quiet import native_stderr_silenced
 
         try:
             with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
@@ -201,24 +207,16 @@ class TFLiteRunner(Runner):
                 self._interp.allocate_tensors()
         except Exception as e:
             raise ModelFileError(f"{path}: LiteRT cannot open it ({_short(e)})") from None
+        desc = describe(path, nodes=False)
+        super().__init__(path, [TensorInfo(t.name, t.shape, t.dtype) for t in desc.inputs],
+                         [TensorInfo(t.name, t.shape, t.dtype) for t in desc.outputs])
         sigs = self._interp.get_signature_list()
         self._key = "serving_default" if "serving_default" in sigs else next(iter(sigs), None)
-        desc = describe(path, nodes=False)
-        self._inputs = [TensorInfo(t.name, t.shape, t.dtype) for t in desc.inputs]
-        self._outputs = [TensorInfo(t.name, t.shape, t.dtype) for t in desc.outputs]
         self._static = {t.name: t.extra for t in desc.inputs}
         self._fixed = None
         for t in desc.inputs:
             if t.shape and t.shape[0] is not None:
                 self._fixed = t.shape[0]
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return self._outputs
 
     @property
     def fixed_batch(self) -> int | None:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Iterable
 
 from modelport import converters
-from modelport.converters.base import ArtifactRecord
-from modelport.errors import UserInputError
-from modelport.manifest import MANIFEST_SUFFIX, read_manifest
+from modelport.core.records import ArtifactRecord
+from modelport.core.errors import UserInputError
+from modelport.core.manifest import MANIFEST_SUFFIX, read_manifest
 
 __all__ = ["Target", "discover"]
 
@@ -93,7 +93,7 @@ def _artifacts_in(directory: Path) -> list[tuple[Path, str]]:
         if fmt is not None:
             found.append((child, fmt))
     # the registry's order (savedmodel, pb, tflite, onnx), then by name
-    return sorted(found, key=lambda f: (converters.FORMAT_NAMES.index(f[1]), f[0].name))
+    return sorted(found, key=lambda f: (converters.names().index(f[1]), f[0].name))
 
 
 def _listed_in(manifest: Path) -> list[tuple[Path, str]]:

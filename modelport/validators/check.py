@@ -14,6 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
+from modelport.core.text import fmt_shape
 from modelport.validators.artifacts import Target
 from modelport.validators.compare import (
     OutputComparison, Tolerance, compare_output, resolve_tolerance,
@@ -61,10 +62,6 @@ def _compare_all(ref: Reference, got: Mapping[str, np.ndarray], binding: Binding
             for name, y in ref.outputs.items()]
 
 
-def _fmt_shape(shape) -> str:
-    return "[" + ",".join("?" if not isinstance(d, int) else str(d) for d in (shape or [])) + "]"
-
-
 def _shape_problems(declared: Mapping[str, list | None], ref: Reference,
                     feed_layout: dict[str, str | None], who: str) -> list[str]:
     """Declared input shapes (the artifact's, or its manifest's) against the model's input
@@ -77,8 +74,9 @@ def _shape_problems(declared: Mapping[str, list | None], ref: Reference,
         want = expected_shape(list(x.shape), ref.layouts.get(name), layout)
         if not shape_conflicts(have, want):
             continue
-        msg = (f"input {name!r}: {who} declares shape {_fmt_shape(have)}, the model's is "
-               f"{_fmt_shape(want)}" + (f" in {layout}" if layout else ""))
+        msg = (f"input {name!r}: {who} declares shape {fmt_shape(have, '[]', named=False)}, "
+               f"the model's is {fmt_shape(want, '[]', named=False)}"
+               + (f" in {layout}" if layout else ""))
         other = flipped(layout)
         if other and not shape_conflicts(have, expected_shape(list(x.shape),
                                                               ref.layouts.get(name), other)):

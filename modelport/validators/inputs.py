@@ -14,8 +14,9 @@ from typing import Mapping
 
 import numpy as np
 
-from modelport.converters.base import TensorInfo
-from modelport.errors import UserInputError
+from modelport.core.records import TensorInfo
+from modelport.core.errors import UserInputError
+from modelport.core.text import fmt_shape
 
 __all__ = [
     "DEFAULT_DIM", "DEFAULT_SPATIAL_DIM", "resolve_shape", "generate_inputs", "layout_probe",
@@ -60,7 +61,7 @@ def resolve_shape(spec: TensorInfo, samples: int,
         if len(dims) != rank - 1:
             raise UserInputError(
                 f"--shape {spec.name}: {len(dims)} dimensions given, the input has rank {rank} "
-                f"(shape {_fmt(shape)}); give all {rank} dimensions, batch first")
+                f"(shape {fmt_shape(shape, named=False)}); give all {rank} dimensions, batch first")
         for i, (want, have) in enumerate(zip(shape[1:], dims), start=1):
             if isinstance(want, int) and want >= 0 and want != have:
                 raise UserInputError(f"--shape {spec.name}: dimension {i} is fixed at {want} "
@@ -80,10 +81,6 @@ def resolve_shape(spec: TensorInfo, samples: int,
         else:
             out.append(DEFAULT_DIM)
     return out
-
-
-def _fmt(shape: list | tuple) -> str:
-    return "[" + ",".join("?" if not isinstance(d, int) else str(d) for d in shape) + "]"
 
 
 def _int_range(dtype: np.dtype, name: str, vocab: Mapping[str, int] | None) -> tuple[int, int]:
@@ -255,11 +252,11 @@ def _conform(origin: str, spec: TensorInfo, arr: np.ndarray) -> np.ndarray:
         arr = arr[None]
     if shape and arr.ndim != len(shape):
         raise UserInputError(f"{origin}: {spec.name} has shape {list(arr.shape)}, the "
-                             f"model expects {_fmt(shape)}")
+                             f"model expects {fmt_shape(shape, named=False)}")
     for i, (want, have) in enumerate(zip(shape, arr.shape)):
         if i and isinstance(want, int) and want >= 0 and want != have:
             raise UserInputError(f"{origin}: {spec.name} has shape {list(arr.shape)}, "
-                                 f"the model expects {_fmt(shape)}")
+                                 f"the model expects {fmt_shape(shape, named=False)}")
     dtype = _np_dtype(spec)
     if arr.dtype.kind not in "biuf":
         raise UserInputError(f"{origin}: {spec.name} is {arr.dtype}; give numeric arrays")

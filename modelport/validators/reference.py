@@ -9,7 +9,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
+from modelport.core.text import one_line
 from modelport.validators.compare import Tolerance, barely_varies, is_degenerate
 from modelport.validators.layout import flipped, is_symmetric, shape_conflicts, to_layout
 
@@ -48,9 +49,8 @@ def run_reference(predict: Callable[[dict[str, np.ndarray]], dict[str, np.ndarra
     except Exception as e:  # whatever Keras/TF raise for bad shapes or values
         log.debug("reference failed", exc_info=True)
         shapes = {k: list(v.shape) for k, v in feeds.items()}
-        msg = (str(e).strip().splitlines() or [""])[0][:300]
         raise UserInputError(f"the Keras model cannot run on inputs of shape {shapes} "
-                             f"({type(e).__name__}: {msg}); set the free dimensions with "
+                             f"({one_line(e)}); set the free dimensions with "
                              "--shape NAME=D1,D2,... or supply arrays with --inputs") from None
     missing = [n for n in output_names if n not in out]
     if missing:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import EXIT_MISMATCH, EXIT_OK
+from modelport.core.errors import EXIT_MISMATCH, EXIT_OK
+from modelport.core.text import table
 from modelport.validators.compare import OutputComparison
 
 __all__ = ["ArtifactResult", "ValidationReport", "format_report", "write_json"]
@@ -135,7 +136,7 @@ class ValidationReport:
 
 
 def write_json(report: ValidationReport, path: str | Path) -> Path:
-    from modelport.atomic import atomic_path
+    from modelport.core.atomic import atomic_path
 
     p = Path(path)
     with atomic_path(p) as tmp:
@@ -162,9 +163,7 @@ def format_report(report: ValidationReport) -> str:
         rows.append((r.artifact, r.format, "PASS" if r.passed else "FAIL",
                      _num(r.max_abs_error), _num(r.max_rel_error), _num(r.p99_abs_error),
                      _num(r.cosine, True), top1, _num(r.min_passing_atol)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = table(rows, header=True)
     failed = [r for r in report.results if not r.passed]
     for r in failed:
         lines.append(f"FAIL {r.artifact}: {r.diagnosis or 'outputs differ'}")

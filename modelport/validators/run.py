@@ -15,7 +15,9 @@ from typing import Mapping
 import numpy as np
 
 from modelport import converters
-from modelport.converters.base import Runner, TensorInfo
+from modelport.converters.base import Runner
+from modelport.core.records import TensorInfo
+from modelport.core.text import one_line
 from modelport.validators.layout import to_layout
 
 __all__ = ["ArtifactRunError", "Binding", "open_runner", "bind_names", "bind", "run_artifact"]
@@ -27,18 +29,13 @@ class ArtifactRunError(Exception):
     """The artifact could not be loaded, bound or run; the message is the diagnosis."""
 
 
-def _one_line(e: BaseException, limit: int = 300) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {(text[0] if text else '')[:limit]}"
-
-
 def open_runner(path: str, fmt: str) -> Runner:
     """Load the artifact in its own runtime (``converters.get(fmt).load``)."""
     try:
         return converters.get(fmt).load(path)
     except Exception as e:  # every runtime raises its own types for a damaged artifact
         log.debug("loading %s failed", path, exc_info=True)
-        raise ArtifactRunError(f"cannot load it: {_one_line(e)}") from e
+        raise ArtifactRunError(f"cannot load it: {one_line(e)}") from e
 
 
 def _bare(name: str) -> str:
@@ -157,7 +154,7 @@ def run_artifact(
         out = _run_batched(binding.runner, art_feeds, _fixed_batch(binding, fixed_batch), n)
     except Exception as e:  # runtimes raise anything from shape checks to kernel errors
         log.debug("running %s failed", binding.runner.path, exc_info=True)
-        raise ArtifactRunError(f"the runtime failed on the feeds: {_one_line(e)}") from e
+        raise ArtifactRunError(f"the runtime failed on the feeds: {one_line(e)}") from e
     result: dict[str, np.ndarray] = {}
     for model_name, art_name in binding.outputs.items():
         if art_name not in out:

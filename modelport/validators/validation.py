@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
 from modelport.validators.artifacts import Target, discover
 from modelport.validators.check import Settings, check_artifact
 from modelport.validators.inputs import (
@@ -72,7 +72,7 @@ def validate(
         allow_degenerate: pass artifacts even when the model's outputs ignore the inputs.
         save_inputs: write the inputs used (without the probe row) to this ``.npz``.
         probe: add the layout probe row (values that encode their own position).
-        custom_objects, trust_lambda: as for ``modelport.source.load``.
+        custom_objects, trust_lambda: as for ``modelport.loading.source.load``.
 
     Returns:
         The report; ``report.passed`` and ``report.exit_code`` give the verdict.
@@ -80,7 +80,7 @@ def validate(
     Raises:
         UserInputError: the model, an artifact path or the inputs are unusable.
     """
-    from modelport.source import SourceModel, load
+    from modelport.loading.source import SourceModel, load
 
     if samples < 1:
         raise UserInputError(f"--samples must be at least 1, not {samples}")
@@ -158,7 +158,7 @@ def _per_format(tolerances: Mapping[str, Any] | None) -> dict[str, tuple[float |
         names = converters.parse_formats(fmt)
         if len(names) != 1:
             raise UserInputError(f"tolerances: {fmt!r} is not one format; use one of "
-                                 f"{', '.join(converters.FORMAT_NAMES)}")
+                                 f"{', '.join(converters.names())}")
         name = names[0]
         if isinstance(value, Mapping):
             out[name] = (value.get("atol"), value.get("rtol"))
@@ -196,7 +196,7 @@ def _reference_fn(source: Any):
 
 
 def _output_layouts(source: Any) -> dict[str, str]:
-    from modelport.layout import describe_layout
+    from modelport.loading.channels_first import describe_layout
 
     return describe_layout(source.outputs, source.data_format)
 

@@ -1,7 +1,7 @@
 """Lambda layers and custom objects: refused without help (and then no bytecode runs),
 converted and correct with the user's custom-objects file.
 
-The classic siamese Lambda is pure ``K.*`` arithmetic, which ``modelport.legacy.recovery``
+The classic siamese Lambda is pure ``K.*`` arithmetic, which ``modelport.loading.legacy.recovery``
 translates without running it, so the refusal is exercised with a Lambda that calls a
 helper of the user's module: its bytecode alone can never be translated.
 """
@@ -15,9 +15,9 @@ import pytest
 
 from modelport import converters
 from modelport.cli import main
-from modelport.errors import LambdaRefusedError, MissingCustomObjectsError
-from modelport.manifest import read_manifest
-from modelport.source import load
+from modelport.core.errors import LambdaRefusedError, MissingCustomObjectsError
+from modelport.core.manifest import read_manifest
+from modelport.loading.source import load
 from modelport.validators.inputs import generate_inputs
 
 HELPER_SOURCE = """from tf_keras import backend as K
@@ -135,7 +135,7 @@ def test_siamese_with_objects_rebinds_and_matches_numpy(converted) -> None:
     feeds = generate_inputs(conv.source.inputs, samples=5, seed=11)
     want = _numpy_siamese(conv.fixture.path, feeds)
     assert want.std() > 1e-2
-    for fmt in converters.FORMAT_NAMES:
+    for fmt in converters.names():
         got = converters.get(fmt).load(conv.artifact_path(fmt)).run(feeds)["distance"]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4, err_msg=fmt)
 

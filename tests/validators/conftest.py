@@ -124,7 +124,7 @@ class _Models:
     def get(self, name: str) -> Built:
         if name not in self._memo:
             from modelport.conversion import convert
-            from modelport.source import load
+            from modelport.loading.source import load
 
             build, formats = _BUILDERS[name]
             path = self.root / (f"{name}.h5" if name == "emb" else f"{name}.keras")

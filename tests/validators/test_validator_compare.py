@@ -155,7 +155,7 @@ def test_reference_checks_flag_nan_degenerate_and_weak_outputs():
 def test_reference_of_a_fixed_batch_model_runs_in_chunks():
     from types import SimpleNamespace
 
-    from modelport.converters.base import TensorInfo
+    from modelport.core.records import TensorInfo
     from modelport.validators.validation import _reference_fn
 
     seen = []

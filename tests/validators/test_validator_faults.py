@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from modelport import converters
-from modelport.errors import UserInputError
+from modelport.core.errors import UserInputError
 from modelport.validators import faults
 from modelport.validators.inputs import generate_inputs, layout_probe
 from modelport.validators.validation import validate
 
-FORMATS = converters.FORMAT_NAMES
+FORMATS = converters.names()
 
 
 def _only(report):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelport.converters.base import TensorInfo
-from modelport.errors import UserInputError
+from modelport.core.records import TensorInfo
+from modelport.core.errors import UserInputError
 from modelport.validators.inputs import (
     DEFAULT_DIM, DEFAULT_SPATIAL_DIM, conform_inputs, generate_inputs, layout_probe,
     load_inputs, parse_shape_overrides, resolve_shape, save_inputs,

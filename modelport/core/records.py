@@ -1,0 +1,118 @@
+"""The records every layer passes around: named tensors, graph nodes, descriptions of
+artifacts, manifest entries and conversion options. Plain dataclasses, no frameworks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = ["TensorInfo", "NodeInfo", "Description", "ArtifactRecord", "ConvertOptions"]
+
+
+@dataclass
+class TensorInfo:
+    """A named tensor: ``shape`` uses ``None`` (or a string) for unknown dimensions."""
+
+    name: str
+    shape: list[int | str | None] | None
+    dtype: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "shape": self.shape, "dtype": self.dtype}
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TensorInfo":
+        d = dict(d)
+        return cls(d.pop("name"), d.pop("shape", None), d.pop("dtype", ""), d)
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    op: str
+    inputs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "inputs": list(self.inputs)}
+
+
+@dataclass
+class Description:
+    """What ``inspect`` shows for one artifact."""
+
+    format: str
+    path: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    nodes: list[NodeInfo] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "path": self.path,
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "nodes": [n.to_dict() for n in self.nodes],
+            **self.details,
+        }
+
+
+@dataclass
+class ArtifactRecord:
+    """One converted artifact, as the manifest records it."""
+
+    format: str
+    path: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    layout: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    size: int = 0
+    seconds: float = 0.0
+    ok: bool = True
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "path": self.path,
+            "ok": self.ok,
+            "error": self.error,
+            "sha256": self.sha256,
+            "size": self.size,
+            "seconds": round(self.seconds, 3),
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "layout": dict(self.layout),
+            "warnings": list(self.warnings),
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ArtifactRecord":
+        return cls(
+            format=d["format"], path=d["path"],
+            inputs=[TensorInfo.from_dict(t) for t in d.get("inputs") or []],
+            outputs=[TensorInfo.from_dict(t) for t in d.get("outputs") or []],
+            layout=dict(d.get("layout") or {}),
+            warnings=list(d.get("warnings") or []), details=dict(d.get("details") or {}),
+            sha256=d.get("sha256", ""), size=d.get("size", 0), seconds=d.get("seconds", 0.0),
+            ok=d.get("ok", True), error=d.get("error", ""),
+        )
+
+
+@dataclass
+class ConvertOptions:
+    """Per-run converter options (recorded in the manifest)."""
+
+    opset: int = 17
+    allow_flex: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"opset": self.opset, "allow_flex": self.allow_flex}
