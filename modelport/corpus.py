@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelport import converters
 from modelport.core.errors import ModelportError
 from modelport.core.text import one_line
 
@@ -27,7 +28,6 @@ __all__ = ["Row", "run_file", "run_corpus", "format_table", "main"]
 
 log = logging.getLogger(__name__)
 
-ALL_FORMATS = ("savedmodel", "pb", "tflite", "onnx")
 _SKIP_NAMES = {"MANIFEST.tsv", "README.md", "README", "README.txt"}
 
 
@@ -49,8 +49,9 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return (bool(self.loaded_with) and set(self.ported) >= set(ALL_FORMATS)
-                and set(self.validated) >= set(ALL_FORMATS))
+        every = set(converters.names())
+        return bool(self.loaded_with) and set(self.ported) >= every \
+            and set(self.validated) >= every
 
 
 def _manifest_versions(corpus: Path) -> dict[str, str]:
@@ -167,7 +168,7 @@ def _cell(text: str) -> str:
 def _formats(names: list[str], loaded: bool) -> str:
     if not loaded:
         return "-"
-    if set(names) >= set(ALL_FORMATS):
+    if set(names) >= set(converters.names()):
         return "all 4"
     return ", ".join(names) or "none"
 
@@ -196,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep the artifacts here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("modelport.loading.source", "modelport.loading.legacy.upgrade", "modelport.loading.legacy.recovery",
-                  "modelport.conversion", "absl",
+    for noisy in ("modelport.loading", "modelport.conversion", "absl",
                   "tensorflow", "tf2onnx", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not args.corpus.is_dir():

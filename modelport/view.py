@@ -96,8 +96,9 @@ def is_loopback(host: str) -> bool:
 def servable_file(path: str | Path) -> Path:
     """The one file Netron should open for ``path``.
 
-    A SavedModel directory opens as its ``saved_model.pb``; a ``convert`` output directory
-    (or its manifest) as its first present artifact in the order ONNX, TFLite, .pb, SavedModel.
+    An artifact directory opens as the file its format names (a SavedModel's
+    ``saved_model.pb``); a ``convert`` output directory (or its manifest) as its first
+    present artifact in the order Netron draws best (ONNX, TFLite, .pb, SavedModel).
     """
     p = Path(path)
     if not p.exists():
@@ -105,8 +106,11 @@ def servable_file(path: str | Path) -> Path:
     if p.is_file() and p.name.endswith(MANIFEST_SUFFIX):
         return _from_manifest(p)
     if p.is_dir():
-        if (p / "saved_model.pb").is_file():
-            return p / "saved_model.pb"
+        from modelport import converters
+
+        fmt = converters.detect(p)
+        if fmt is not None:  # an artifact that is a directory: the file that draws it
+            return converters.get(fmt).view_file(p)
         manifests = sorted(p.glob("*" + MANIFEST_SUFFIX))
         if len(manifests) == 1:
             return _from_manifest(manifests[0])
@@ -132,25 +136,17 @@ def _from_manifest(manifest: Path) -> Path:
 
 
 def _companions(model: Path) -> list[Path]:
-    """Files Netron fetches next to the model: ONNX external data (``<name>.data``) and the
-    locations an ONNX graph names for its external tensors."""
+    """Files Netron fetches next to the model: a ``<name>.data`` side file, and the files
+    the model's format says it reads (an ONNX graph's external tensors)."""
+    from modelport import converters
+
     found = []
     side = model.with_name(model.name + ".data")
     if side.is_file():
         found.append(side)
-    if model.suffix.lower() == ".onnx":
-        try:
-            import onnx
-
-            proto = onnx.load(str(model), load_external_data=False)
-            for t in proto.graph.initializer:
-                for entry in t.external_data:
-                    if entry.key == "location":
-                        f = (model.parent / entry.value).resolve()
-                        if f.is_file() and f.parent == model.parent.resolve() and f not in found:
-                            found.append(f)
-        except Exception:  # an unreadable graph: Netron will say so itself
-            log.debug("could not list external data of %s", model, exc_info=True)
+    fmt = converters.detect(model)
+    if fmt is not None:
+        found += [f for f in converters.get(fmt).companions(model) if f not in found]
     return found
 
 

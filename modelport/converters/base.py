@@ -7,6 +7,8 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
   users type), ``VIEW_RANK`` (which artifact of a convert output Netron opens first) and
   ``BYTE_DETERMINISTIC`` (``True``, or why not);
 - ``detect(path) -> bool``: whether a path on disk is an artifact of this format;
+- ``view_file(path) -> Path``: the file a graph viewer opens (a SavedModel's graph);
+- ``companions(path) -> list[Path]``: other files the artifact reads (ONNX external data);
 - ``convert(source, serving, dest, options) -> ArtifactRecord``: write the artifact at ``dest``;
 - ``load(path) -> Runner``: open the artifact in the runtime a user would deploy it with;
 - ``describe(path, nodes=True) -> Description``: names a user must type to feed and fetch.
@@ -86,6 +88,10 @@ class FormatModule(Protocol):
     BYTE_DETERMINISTIC: bool | str
 
     def detect(self, path: Path) -> bool: ...
+
+    def view_file(self, path: Path) -> Path: ...
+
+    def companions(self, path: Path) -> list[Path]: ...
 
     def convert(self, source: "SourceModel", serving: "Serving", dest: Path,
                 options: ConvertOptions) -> ArtifactRecord: ...

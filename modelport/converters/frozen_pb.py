@@ -27,13 +27,23 @@ VIEW_RANK = 2
 BYTE_DETERMINISTIC = "function library names carry TensorFlow's per-process counters"
 MAX_BYTES = 2**31 - 1  # protobuf's hard limit for one message
 
-__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe", "frozen_graph_def"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe", "frozen_graph_def"]
 
 
 def detect(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == SUFFIX
 
 _NOT_OUTPUTS = {"Const", "NoOp", "Placeholder", "PlaceholderWithDefault", "Assert", "VarHandleOp"}
+
+
+def view_file(path: Path) -> Path:
+    """The file a graph viewer opens: the artifact itself."""
+    return path
+
+
+def companions(path: Path) -> list[Path]:
+    """Files a viewer must serve beside the artifact: none, a frozen graph is self-contained."""
+    return []
 
 
 def frozen_graph_def(serving: Serving) -> Any:

@@ -34,13 +34,39 @@ BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
 
-__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe", "rename_values"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe",
+           "rename_values"]
 
 log = logging.getLogger(__name__)
 
 
 def detect(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == SUFFIX
+
+
+def view_file(path: Path) -> Path:
+    """The file a graph viewer opens: the artifact itself."""
+    return path
+
+
+def companions(path: Path) -> list[Path]:
+    """The external-data files the graph names, inside the model's own directory."""
+    import onnx
+
+    found: list[Path] = []
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # an unreadable graph: whoever opens it will say so
+        log.debug("could not list external data of %s", path, exc_info=True)
+        return found
+    here = path.parent.resolve()
+    for t in proto.graph.initializer:
+        for entry in t.external_data:
+            if entry.key == "location":
+                f = (path.parent / entry.value).resolve()
+                if f.is_file() and f.parent == here and f not in found:
+                    found.append(f)
+    return found
 
 
 def _import_tf2onnx():

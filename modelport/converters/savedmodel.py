@@ -25,12 +25,22 @@ BYTE_DETERMINISTIC = ("fingerprint.pb holds a random id per save; function names
                       "TensorFlow's per-process counters")
 SIGNATURE = "serving_default"
 
-__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe", "save_to"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe", "save_to"]
 
 
 def detect(path: Path) -> bool:
     return path.is_dir() and ((path / "saved_model.pb").exists()
                               or (path / "saved_model.pbtxt").exists())
+
+
+def view_file(path: Path) -> Path:
+    """The file a graph viewer opens: the SavedModel's graph."""
+    return path / "saved_model.pb"
+
+
+def companions(path: Path) -> list[Path]:
+    """Files a viewer must serve beside the artifact: none, a SavedModel is self-contained."""
+    return []
 
 
 def save_to(serving: Serving, directory: Path, batch_size: int | None = None) -> None:

@@ -34,13 +34,23 @@ ALIASES = ("litert",)
 VIEW_RANK = 1
 BYTE_DETERMINISTIC = True
 
-__all__ = ["NAME", "SUFFIX", "detect", "convert", "load", "describe"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe"]
 
 log = logging.getLogger(__name__)
 
 
 def detect(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == SUFFIX
+
+
+def view_file(path: Path) -> Path:
+    """The file a graph viewer opens: the artifact itself."""
+    return path
+
+
+def companions(path: Path) -> list[Path]:
+    """Files a viewer must serve beside the artifact: none, a flatbuffer is self-contained."""
+    return []
 
 
 def _convert_bytes(serving: Serving, batch: int | None, flex: bool) -> bytes:

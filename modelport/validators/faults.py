@@ -46,6 +46,23 @@ def onnx_scale_weights(src: str | Path, dest: str | Path, factor: float = 1.02) 
     return _save_onnx(model, dest)
 
 
+def _rename_tensor(g: Any, old: str, new: str) -> None:
+    """Every node that produced or read ``old`` now produces or reads ``new``."""
+    for node in g.node:
+        node.output[:] = [new if o == old else o for o in node.output]
+        node.input[:] = [new if i == old else i for i in node.input]
+
+
+def _permute_dims(vi: Any, perm: list[int]) -> None:
+    """Permute the declared dimensions of a graph input or output."""
+    dims = list(vi.type.tensor_type.shape.dim)
+    copies = [type(d)() for d in dims]
+    for c, i in zip(copies, perm):
+        c.CopyFrom(dims[i])
+    del vi.type.tensor_type.shape.dim[:]
+    vi.type.tensor_type.shape.dim.extend(copies)
+
+
 def onnx_nan_output(src: str | Path, dest: str | Path, output: str | None = None) -> Path:
     """Make one output (the first by default) NaN by adding a NaN constant before it."""
     import onnx
@@ -55,9 +72,7 @@ def onnx_nan_output(src: str | Path, dest: str | Path, output: str | None = None
     g = model.graph
     vi = next(o for o in g.output if output is None or o.name == output)
     inner = f"{vi.name}__before_nan"
-    for node in g.node:
-        node.output[:] = [inner if o == vi.name else o for o in node.output]
-        node.input[:] = [inner if i == vi.name else i for i in node.input]
+    _rename_tensor(g, vi.name, inner)
     dtype = onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
     g.initializer.append(numpy_helper.from_array(np.array(np.nan, dtype=dtype), "nan__const"))
     g.node.append(helper.make_node("Add", [inner, "nan__const"], [vi.name], name="inject_nan"))
@@ -80,14 +95,8 @@ def onnx_expect_layout(src: str | Path, dest: str | Path, input_name: str | None
     g = model.graph
     vi = next(i for i in g.input if input_name is None or i.name == input_name)
     name, inner = vi.name, f"{vi.name}__{actual.lower()}"
-    for node in g.node:
-        node.input[:] = [inner if i == name else i for i in node.input]
-    dims = list(vi.type.tensor_type.shape.dim)
-    copies = [type(d)() for d in dims]
-    for c, i in zip(copies, permutation(actual, expected)):
-        c.CopyFrom(dims[i])
-    del vi.type.tensor_type.shape.dim[:]
-    vi.type.tensor_type.shape.dim.extend(copies)
+    _rename_tensor(g, name, inner)
+    _permute_dims(vi, permutation(actual, expected))
     node = helper.make_node("Transpose", [name], [inner], name="inject_layout",
                             perm=permutation(expected, actual))
     g.node.insert(0, node)
@@ -105,15 +114,8 @@ def onnx_output_layout(src: str | Path, dest: str | Path, output: str | None = N
     g = model.graph
     vi = next(o for o in g.output if output is None or o.name == output)
     inner = f"{vi.name}__{actual.lower()}"
-    for node in g.node:
-        node.output[:] = [inner if o == vi.name else o for o in node.output]
-        node.input[:] = [inner if i == vi.name else i for i in node.input]
-    dims = list(vi.type.tensor_type.shape.dim)
-    copies = [type(d)() for d in dims]
-    for c, i in zip(copies, permutation(actual, produced)):
-        c.CopyFrom(dims[i])
-    del vi.type.tensor_type.shape.dim[:]
-    vi.type.tensor_type.shape.dim.extend(copies)
+    _rename_tensor(g, vi.name, inner)
+    _permute_dims(vi, permutation(actual, produced))
     g.node.append(helper.make_node("Transpose", [inner], [vi.name], name="inject_out_layout",
                                    perm=permutation(actual, produced)))
     return _save_onnx(model, dest)

@@ -8,18 +8,12 @@ import pytest
 
 from modelport import converters
 from modelport.conversion import convert
+from tests.models import dense_model
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(11)
-    inp = keras.Input((12,), name="x")
-    out = keras.layers.Dense(5, name="y")(keras.layers.Dense(16, activation="tanh")(inp))
-    path = tmp_path_factory.mktemp("limits") / "wide.h5"
-    keras.Model(inp, out).save(path)
-    return path
+    return dense_model(tmp_path_factory.mktemp("limits") / "wide.h5", 12, 16, 5, seed=11)
 
 
 def test_oversized_frozen_graph_is_refused(model_file, tmp_path, monkeypatch):

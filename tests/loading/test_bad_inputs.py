@@ -13,18 +13,13 @@ import pytest
 from modelport.cli import main
 from modelport.core.errors import ModelFileError, MissingCustomObjectsError, UnsafeModelError
 from modelport.loading.source import load
+from tests.models import dense_model
 
 
 @pytest.fixture(scope="module")
 def good_h5(tmp_path_factory) -> Path:
-    import keras
-
-    keras.utils.set_random_seed(1)
-    inp = keras.Input((6,), name="features")
-    out = keras.layers.Dense(3, name="scores")(keras.layers.Dense(5, activation="tanh")(inp))
-    path = tmp_path_factory.mktemp("bad") / "good.h5"
-    keras.Model(inp, out).save(path)
-    return path
+    return dense_model(tmp_path_factory.mktemp("bad") / "good.h5", 6, 5, 3, seed=1,
+                       input_name="features", output_name="scores")
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str]:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from modelport.core.errors import ModelportError
 from modelport.loading.source import load
+from tests.mutation import replace_node
 
 BUDGET = float(os.environ.get("MODELPORT_FUZZ_SECONDS", "25"))
 # CI replays the same examples each run (a failure there is reproducible); a longer run
@@ -107,16 +108,6 @@ _json_values = st.recursive(
 )
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
-
-
 def test_config_mutations(seed_files, tmp_path):
     """Structure-aware: replace one node of model_config with random JSON."""
     import h5py
@@ -134,12 +125,7 @@ def test_config_mutations(seed_files, tmp_path):
         p.write_bytes(seed_files[name])
         with h5py.File(p, "r+") as f:
             config = json.loads(f.attrs["model_config"])
-            paths = [q for q in _paths(config) if q]
-            target = paths[which % len(paths)]
-            node = config
-            for key in target[:-1]:
-                node = node[key]
-            node[target[-1]] = value
+            replace_node(config, which, value)
             f.attrs["model_config"] = json.dumps(config)
         _try(p)
 

@@ -14,6 +14,7 @@ from modelport.loading.legacy.upgrade import plan, upgrade_config
 from modelport.loading.raw import RawModel
 
 from tests.loading.legacy.test_loader_acceptance import KERAS1_FUNCTIONAL, KERAS1_SEQUENTIAL
+from tests.mutation import replace_node
 
 SEEDS = [KERAS1_SEQUENTIAL, KERAS1_FUNCTIONAL]
 _values = st.recursive(
@@ -26,16 +27,6 @@ _values = st.recursive(
     max_leaves=6)
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, prefix + (i,))
-
-
 @settings(max_examples=300, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(range(len(SEEDS))), st.lists(st.tuples(st.integers(0, 10**6), _values),
@@ -44,12 +35,7 @@ def _paths(node, prefix=()):
 def test_mutated_keras1_configs_upgrade_or_refuse_cleanly(seed, mutations, backend):
     config = copy.deepcopy(SEEDS[seed])
     for which, value in mutations:
-        paths = [p for p in _paths(config) if p]
-        target = paths[which % len(paths)]
-        node = config
-        for key in target[:-1]:
-            node = node[key]
-        node[target[-1]] = value
+        replace_node(config, which, value)
     raw = RawModel(Path("f.h5"), "h5", config, "1.2.2", backend)
     try:
         upgrade_config(raw, copy.deepcopy(config))
