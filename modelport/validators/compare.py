@@ -8,6 +8,7 @@ verdict; they do not decide it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -98,6 +99,49 @@ def _is_classifier(ref: np.ndarray) -> bool:
     return ref.ndim >= 2 and ref.shape[-1] >= 2 and ref.dtype.kind == "f"
 
 
+def _conform(name: str, ref: np.ndarray, got: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """``got`` in ``ref``'s shape, or ``None`` and why not (``[N, 1]`` vs ``[N]`` is fine)."""
+    if got.shape == ref.shape:
+        return got, ""
+    if got.size == ref.size and np.squeeze(got).shape == np.squeeze(ref).shape:
+        return got.reshape(ref.shape), ""
+    return None, f"output {name!r} has shape {list(got.shape)}, the model's has {list(ref.shape)}"
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 and nb == 0.0:
+        return 1.0
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))
+
+
+def _error_sizes(res: OutputComparison, a: np.ndarray, b: np.ndarray, mask: np.ndarray,
+                 tol: Tolerance) -> None:
+    """Fill the error statistics over the elements where both sides are finite."""
+    if not mask.any():
+        if b.size == 0:
+            res.max_abs_error = res.mean_abs_error = res.p99_abs_error = 0.0
+            res.max_rel_error = res.min_passing_atol = 0.0
+            res.cosine = 1.0
+        return
+    d = np.abs(a - b)[mask]
+    bb = np.abs(b[mask])
+    res.max_abs_error = float(d.max())
+    res.mean_abs_error = float(d.mean())
+    res.p99_abs_error = float(np.percentile(d, 99))
+    res.max_rel_error = float((d / np.maximum(bb, float(np.finfo(np.float32).eps))).max())
+    res.min_passing_atol = float(max(0.0, (d - tol.rtol * bb).max()))
+    res.cosine = _cosine(a[mask], b[mask])
+
+
+def _nonfinite_reason(name: str, got: np.ndarray, bad: np.ndarray, size: int) -> str:
+    nan, inf = bool(np.isnan(got[bad]).any()), bool(np.isinf(got[bad]).any())
+    kinds = "NaN/Inf" if nan and inf else "NaN" if nan else "Inf"
+    return f"output {name!r} contains {kinds} ({int(bad.sum())} of {size} values)"
+
+
 def compare_output(name: str, ref: np.ndarray, got: np.ndarray | None, tol: Tolerance,
                    artifact_name: str | None = None) -> OutputComparison:
     """Compare an artifact output ``got`` with the reference ``ref``."""
@@ -109,58 +153,29 @@ def compare_output(name: str, ref: np.ndarray, got: np.ndarray | None, tol: Tole
         return res
     got = np.asarray(got)
     res.artifact_shape = list(got.shape)
-    if got.shape != ref.shape:
-        if got.size == ref.size and np.squeeze(got).shape == np.squeeze(ref).shape:
-            got = got.reshape(ref.shape)  # [N, 1] vs [N]: the same values
-        else:
-            res.reason = (f"output {name!r} has shape {list(got.shape)}, the model's has "
-                          f"{list(ref.shape)}")
-            return res
-    if ref.dtype.kind == "b" or got.dtype.kind == "b":
-        ref, got = ref.astype(np.int8), got.astype(np.int8)
-    a = got.astype(np.float64)
-    b = ref.astype(np.float64)
-    ref_finite = np.isfinite(b)
-    bad = ref_finite & ~np.isfinite(a)
+    conformed, res.reason = _conform(name, ref, got)
+    if conformed is None:
+        return res
+    if ref.dtype.kind == "b" or conformed.dtype.kind == "b":
+        ref, conformed = ref.astype(np.int8), conformed.astype(np.int8)
+    a, b = conformed.astype(np.float64), ref.astype(np.float64)
+    ref_finite, got_finite = np.isfinite(b), np.isfinite(a)
+    bad = ref_finite & ~got_finite
     res.nonfinite = int(bad.sum())
-    same_nonfinite = ~ref_finite & _finite_equal(a, b)
-    mask = ref_finite & np.isfinite(a)
-    diff = np.abs(a - b)
-    if mask.any():
-        d, bb = diff[mask], np.abs(b[mask])
-        res.max_abs_error = float(d.max())
-        res.mean_abs_error = float(d.mean())
-        res.p99_abs_error = float(np.percentile(d, 99))
-        eps = float(np.finfo(np.float32).eps)
-        res.max_rel_error = float((d / np.maximum(bb, eps)).max())
-        res.min_passing_atol = float(max(0.0, (d - tol.rtol * bb).max()))
-        av, bv = a[mask], b[mask]
-        na, nb = float(np.linalg.norm(av)), float(np.linalg.norm(bv))
-        if na == 0.0 and nb == 0.0:
-            res.cosine = 1.0
-        elif na == 0.0 or nb == 0.0:
-            res.cosine = 0.0
-        else:
-            res.cosine = float(np.clip(np.dot(av, bv) / (na * nb), -1.0, 1.0))
-    elif ref.size == 0:
-        res.max_abs_error = res.mean_abs_error = res.p99_abs_error = 0.0
-        res.max_rel_error = res.min_passing_atol = 0.0
-        res.cosine = 1.0
+    mask = ref_finite & got_finite
+    _error_sizes(res, a, b, mask, tol)
     if res.nonfinite:
         # numbers over the finite part would look good; an output with NaN has no error size
-        nan = float("nan")
-        res.max_abs_error = res.max_rel_error = res.cosine = res.min_passing_atol = nan
-        res.mean_abs_error = res.p99_abs_error = nan
-    if _is_classifier(ref) and ref_finite.all() and np.isfinite(a).all():
+        res.max_abs_error = res.max_rel_error = res.cosine = res.min_passing_atol = math.nan
+        res.mean_abs_error = res.p99_abs_error = math.nan
+    elif _is_classifier(ref) and ref_finite.all():
         res.top1_agreement = float(np.mean(np.argmax(a, axis=-1) == np.argmax(b, axis=-1)))
-    within = np.where(mask, diff <= tol.atol + tol.rtol * np.abs(b), same_nonfinite)
+    within = np.where(mask, np.abs(a - b) <= tol.atol + tol.rtol * np.abs(b),
+                      ~ref_finite & _finite_equal(a, b))
     res.mismatched = int((~within).sum())
     res.passed = res.mismatched == 0
     if res.nonfinite:
-        kinds = "NaN" if np.isnan(a[bad]).any() else "Inf"
-        if kinds == "NaN" and np.isinf(a[bad]).any():
-            kinds = "NaN/Inf"
-        res.reason = f"output {name!r} contains {kinds} ({res.nonfinite} of {ref.size} values)"
+        res.reason = _nonfinite_reason(name, a, bad, ref.size)
     elif not res.passed:
         res.reason = (f"output {name!r}: {res.mismatched} of {ref.size} values outside "
                       f"atol={tol.atol:g} + rtol={tol.rtol:g}*|ref| (max abs error "
