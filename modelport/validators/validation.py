@@ -7,8 +7,10 @@ transposed only where its manifest declares another layout.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -28,7 +30,7 @@ from modelport.validators.reference import (
 )
 from modelport.validators.report import ValidationReport
 
-__all__ = ["validate"]
+__all__ = ["validate", "Baseline", "baseline", "check_targets"]
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,40 @@ def validate(
     if not paths:
         raise UserInputError("no artifacts given; pass artifact files or a directory of them")
     targets, warnings = discover(paths, source.stem)
+    base = baseline(source, settings, inputs=inputs, samples=samples, seed=seed,
+                    shapes=overrides, save_inputs=save_inputs, probe=probe)
+    report = check_targets(base, targets)
+    report.warnings[:0] = warnings
+    return report
 
+
+@dataclass
+class Baseline:
+    """The Keras model's side of a validation, computed once and reused for every artifact
+    (``validate`` checks discovered artifacts against it; ``convert`` checks each route's
+    artifact before it takes its final name)."""
+
+    source: Any
+    settings: Settings
+    ref: Reference
+    output_layouts: dict[str, str]  # the model's layout per output name
+    report: ValidationReport  # with the run's facts and warnings, no results yet
+
+
+def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg = None,
+             samples: int = 4, seed: int = 0, shapes: Mapping[str, list[int]] | None = None,
+             save_inputs: PathLike | None = None, probe: bool = True) -> Baseline:
+    """Feeds (generated, or the user's) and the Keras model's outputs on them, with the
+    warnings about how much they can prove.
+
+    Raises:
+        UserInputError: the inputs are unusable or the model cannot run on them.
+    """
+    settings = settings or Settings()
     specs = source.inputs
     vocab = dict(source.embedding_vocab)
     if inputs is None:
-        feeds = generate_inputs(specs, samples, seed, vocab, overrides, source.layout)
+        feeds = generate_inputs(specs, samples, seed, vocab, shapes or {}, source.layout)
     elif isinstance(inputs, (str, os.PathLike)):
         feeds = load_inputs(inputs, specs)
     else:
@@ -119,24 +150,32 @@ def validate(
         t.name: implied_layout(out_model_layouts.get(t.name), len(t.shape or []), t.dtype)
         for t in source.outputs})
     check_outputs(ref, settings.tolerance)
-    warnings += ref.warnings
+    warnings = list(ref.warnings)
     # only inputs the model gives a layout; a "none" input is transposed only to explain
     # a failure
     with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
     warnings += layout_warnings(feeds, with_layout, predict, {t.name: t for t in specs},
                                 settings.tolerance)
-    if ref.degenerate and allow_degenerate:
+    if ref.degenerate and settings.allow_degenerate:
         warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
                         "demonstrated (allowed by --allow-degenerate)")
-
     report = ValidationReport(
         model=str(source.path), warnings=warnings, samples=n, probe=probe,
         seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
         inputs=described,
     )
+    return Baseline(source, settings, ref, out_model_layouts, report)
+
+
+def check_targets(base: Baseline, targets: Sequence[Target]) -> ValidationReport:
+    """Run every target in its runtime on the baseline's feeds; one result each."""
+    report = copy.copy(base.report)
+    report.results = []
+    report.warnings = list(base.report.warnings)
     for target in targets:
         log.info("validating %s (%s)", target.path, target.format)
-        result = check_artifact(target, ref, settings, _out_layouts(target, out_model_layouts))
+        result = check_artifact(target, base.ref, base.settings,
+                                _out_layouts(target, base.output_layouts))
         report.results.append(result)
         report.warnings += [f"{target.path}: {w}" for w in result.warnings]
     return report
