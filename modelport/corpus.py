@@ -154,7 +154,7 @@ def run_corpus(corpus: str | Path, work: str | Path | None = None,
     tmp = None if work is not None else tempfile.mkdtemp(prefix="modelport-corpus-")
     root = Path(work or tmp)
     try:
-        return [run_file(p, root / p.stem, versions.get(p.name, "?"), keep_sources)
+        return [run_file(p, root / p.name.replace(".", "_"), versions.get(p.name, "?"), keep_sources)
                 for p in corpus_files(corpus)]
     finally:
         if tmp is not None:
