@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-fast test-corpus clean
+.PHONY: setup demo test test-fast test-corpus test-zoo clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 2; }
@@ -28,6 +28,13 @@ test-fast: $(STAMP)
 
 test-corpus: $(STAMP)
 	$(BIN)/python -m modelport.corpus ../shared/corpus/public corpus-report.md
+
+# the zoo: Keras Applications and layer-coverage models built from code (cached), then every
+# file through load + convert(all) + validate, as the corpus tier does
+ZOO_DIR ?= .cache/zoo
+test-zoo: $(STAMP)
+	$(BIN)/python -m modelport.fixtures.zoo build $(ZOO_DIR)
+	$(BIN)/python -m modelport.corpus $(ZOO_DIR) zoo-report.md
 
 clean:
 	rm -rf $(VENV) demo-out .cache build *.egg-info

@@ -154,8 +154,9 @@ def run_corpus(corpus: str | Path, work: str | Path | None = None,
     tmp = None if work is not None else tempfile.mkdtemp(prefix="modelport-corpus-")
     root = Path(work or tmp)
     try:
-        return [run_file(p, root / p.stem, versions.get(p.name, "?"), keep_sources)
-                for p in corpus_files(corpus)]
+        # a directory per file name, not per stem: model.h5 and model.keras may both be there
+        return [run_file(p, root / p.name.replace(".", "_"), versions.get(p.name, "?"),
+                         keep_sources) for p in corpus_files(corpus)]
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

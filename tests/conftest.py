@@ -15,12 +15,10 @@ import os
 # before anything imports TensorFlow: its C++ logging is decided at import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import hashlib
 import json
 import shutil
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +26,15 @@ import pytest
 
 import modelport.fixtures as fixtures_pkg
 from modelport.fixtures import Fixture, build
+from modelport.fixtures.cache import cache_key as fixture_cache_key
 
 from tests.paths import REPO
-_VERSIONED = ("keras", "tf-keras", "tensorflow", "numpy", "h5py")
 
 
 def cache_key() -> str:
-    """Changes whenever a builder or a framework that writes the files changes."""
-    h = hashlib.sha256()
-    for path in sorted(Path(fixtures_pkg.__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    for pkg in _VERSIONED:
-        try:
-            h.update(f"{pkg}={metadata.version(pkg)}".encode())
-        except metadata.PackageNotFoundError:
-            h.update(pkg.encode())
-    return h.hexdigest()[:16]
+    """Changes whenever a fixture builder (the zoo's excepted) or a framework that writes
+    the files changes."""
+    return fixture_cache_key(Path(fixtures_pkg.__file__).parent.glob("*.py"))
 
 
 class FixtureCache:
