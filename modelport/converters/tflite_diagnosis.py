@@ -43,6 +43,9 @@ def explain_conversion_error(e: BaseException, flex: bool) -> str:
     converter's own last error line."""
     missing = missing_ops(e)
     if not missing:
+        if "Lowering tensor list ops is failed" in str(e):
+            return ("its TensorList ops (a recurrent or other loop) lower to builtins only "
+                    "with a fixed batch size")
         return one_line(e, with_type=False)
     ops = ", ".join(missing)
     if flex:
