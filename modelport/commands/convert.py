@@ -45,8 +45,8 @@ class _Progress:
                 self.stream.write(f"\r  {fmt:<11} converting...")
                 self.stream.flush()
             return
-        mark = "ok" if state == "done" else "DIFFERS" if record.unverified else "FAILED"
-        text = f"  {fmt:<11} {mark:<7} {record.seconds:6.1f}s  "
+        mark = "ok" if state == "done" else "UNVERIFIED" if record.unverified else "FAILED"
+        text = f"  {fmt:<11} {mark:<10} {record.seconds:6.1f}s  "
         text += f"{record.path}  {_check_note(record)}" if record.ok else record.error
         if self.tty:
             self.stream.write("\r\x1b[K")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         differ = [a for a in failed if a.unverified]
         print(f"{len(failed)} of {len(manifest.artifacts)} formats failed"
-              + (f" ({len(differ)} differ from the Keras model)" if differ else "")
+              + (f" ({len(differ)} not matching the Keras model)" if differ else "")
               + f"; manifest: {manifest.path}", file=sys.stderr)
         # a conversion that failed outright outranks one that differs
         return EXIT_CONVERSION if len(differ) < len(failed) else EXIT_MISMATCH
@@ -115,7 +115,7 @@ def format_manifest(manifest) -> str:
     rows = [("format", "artifact", "inputs", "outputs", "notes")]
     for a in manifest.artifacts:
         if not a.ok:
-            what = f"DIFFERS, kept as {a.details.get('unverified')}" if a.unverified \
+            what = f"UNVERIFIED, kept as {a.details.get('unverified')}" if a.unverified \
                 else "FAILED"
             rows.append((a.format, a.path, "-", "-", f"{what}: " + a.error[:80]))
             continue

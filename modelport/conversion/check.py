@@ -87,7 +87,11 @@ class QuickCheck:
             return {"status": "unchecked", "reason": self._unavailable}
         target = Target(path, fmt, record, notes=list(record.warnings))
         report = check_targets(base, [target])
-        return figures(report, report.results[0])
+        fig = figures(report, report.results[0])
+        # the candidate sits in a staging directory: its path there means nothing later
+        for key in ("summary", "diagnosis"):
+            fig[key] = fig[key].replace(f"{path}: ", "").replace(str(path), path.name)
+        return fig
 
 
 def figures(report: Any, result: Any) -> dict[str, Any]:

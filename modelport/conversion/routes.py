@@ -91,7 +91,8 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
         record.details["unverified"] = aside.name
         record.ok, record.route, record.routes = False, route.name, tried
         reasons = _dedupe([(t["name"], t["reason"]) for t in tried])
-        record.error = f"no route matches the Keras model ({reasons}); kept aside as {aside.name}"
+        record.error = (f"no route's artifact matched the Keras model ({reasons}); kept aside "
+                        f"as {aside.name}")
         return record
     finally:
         if last is not None:

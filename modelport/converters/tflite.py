@@ -65,19 +65,20 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
 def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
     """The ways to a TFLite artifact, best first (see the module docstring)."""
     rnn = bool(recurrent_layers(source.model))
+    hint = not options.allow_flex  # a failure for want of TF ops suggests --allow-flex
     found = [
         Route("builtins", "builtin ops, dynamic batch",
-              _writer(source, serving, None)),
+              _writer(source, serving, None, hint=hint)),
         Route("builtins-batch1", "builtin ops, batch size 1 (TensorList ops lower to "
-              "builtins only for a fixed batch)", _writer(source, serving, 1)),
+              "builtins only for a fixed batch)", _writer(source, serving, 1, hint=hint)),
     ]
     if rnn:
         found += [
             Route("unrolled", "recurrent layers unrolled over their time steps, no fused "
                   "RNN kernel; builtin ops, dynamic batch",
-                  _writer(source, None, None, unroll=True)),
+                  _writer(source, None, None, unroll=True, hint=hint)),
             Route("loop-batch1", "recurrent layers as a plain loop, no fused RNN kernel; "
-                  "builtin ops, batch size 1", _writer(source, None, 1, unroll=False)),
+                  "builtin ops, batch size 1", _writer(source, None, 1, unroll=False, hint=hint)),
         ]
     if options.allow_flex:
         found.append(Route(
@@ -89,19 +90,21 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
 
 
 def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
-            unroll: bool | None = None, flex: bool = False) -> Callable[[Path], ArtifactRecord]:
+            unroll: bool | None = None, flex: bool = False,
+            hint: bool = False) -> Callable[[Path], ArtifactRecord]:
     """A route's write function; ``unroll`` not None traces the model afresh with its
-    recurrent layers as plain ops (unrolled, or a loop)."""
+    recurrent layers as plain ops (unrolled, or a loop); ``hint``: a failure suggests
+    ``--allow-flex``."""
 
     def write(dest: Path) -> ArtifactRecord:
         if unroll is None:
-            data = _convert_bytes(serving, batch, flex)
+            data = _convert_bytes(serving, batch, flex, hint)
         else:
             from modelport.loading.serving import trace
 
             fresh = trace(source)  # a new trace: the shared one may hold fused kernels
             with plain_recurrent(source.model, unroll):
-                data = _convert_bytes(fresh, batch, flex)
+                data = _convert_bytes(fresh, batch, flex, hint)
         model = read_model(data)
         state = variable_tensors(model)
         if state and not is_stateful(source.model):
@@ -116,7 +119,7 @@ def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
     return write
 
 
-def _convert_bytes(serving: Serving, batch: int | None, flex: bool) -> bytes:
+def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) -> bytes:
     import tensorflow as tf
 
     from modelport.converters.savedmodel import SIGNATURE, save_to
@@ -139,7 +142,7 @@ def _convert_bytes(serving: Serving, batch: int | None, flex: bool) -> bytes:
         except Exception as e:  # the MLIR converter raises several types
             log.debug("tflite conversion (batch=%s, flex=%s) failed", batch, flex,
                       exc_info=True)
-            raise ConversionError(explain_conversion_error(e, flex)) from e
+            raise ConversionError(explain_conversion_error(e, flex, hint)) from e
 
 
 def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,

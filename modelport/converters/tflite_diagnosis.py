@@ -38,9 +38,9 @@ def missing_ops(e: BaseException) -> list[str]:
     return sorted(set(n for n in names if n))
 
 
-def explain_conversion_error(e: BaseException, flex: bool) -> str:
-    """One line for a failed conversion: the ops it could not lower and what to do, or the
-    converter's own last error line."""
+def explain_conversion_error(e: BaseException, flex: bool, hint: bool = True) -> str:
+    """One line for a failed conversion: the ops it could not lower and what to do
+    (``hint``: suggest ``--allow-flex``), or the converter's own last error line."""
     missing = missing_ops(e)
     if not missing:
         if "Lowering tensor list ops is failed" in str(e):
@@ -50,6 +50,8 @@ def explain_conversion_error(e: BaseException, flex: bool) -> str:
     ops = ", ".join(missing)
     if flex:
         return f"{ops}: neither a TFLite builtin nor a Flex op"
+    if not hint:
+        return f"TFLite builtins cannot express {ops}"
     where = ("" if flex_delegate_available() else
              "; the LiteRT Python package here has no Flex delegate, so such an artifact "
              "cannot be run or checked here")
