@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from modelport import converters
 from modelport.core.errors import ModelportError
 from modelport.core.records import ArtifactRecord
 from modelport.core.text import one_line
@@ -60,7 +61,8 @@ class QuickCheck:
             o = self.options
             # a model whose outputs ignore the inputs still has outputs to compare;
             # validate is where that is judged
-            settings = Settings(atol=o.atol, rtol=o.rtol, per_format=dict(o.tolerances or {}),
+            per_format = {converters.get(k).NAME: v for k, v in (o.tolerances or {}).items()}
+            settings = Settings(atol=o.atol, rtol=o.rtol, per_format=per_format,
                                 allow_degenerate=True)
             try:
                 self._base = baseline(self.source, settings, inputs=o.inputs,

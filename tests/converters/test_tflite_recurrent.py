@@ -22,47 +22,36 @@ from modelport.loading.source import load
 STEPS, FEATURES = 12, 6
 
 
-def _tf_keras_lstm(K):
-    inp = K.Input((STEPS, FEATURES), name="x")
-    return K.Model(inp, K.layers.Dense(3, name="y")(K.layers.LSTM(16)(inp)))
+def _sequence_model(K, layer: Callable, steps: int | None = STEPS):
+    """``Input(steps, FEATURES) -> layer -> Dense(3)``; ``layer(K)`` builds the middle."""
+    inp = K.Input((steps, FEATURES), name="x")
+    return K.Model(inp, K.layers.Dense(3, name="y")(layer(K)(inp)))
 
 
-def _tf_keras_gru(K):
-    inp = K.Input((STEPS, FEATURES), name="x")
-    return K.Model(inp, K.layers.Dense(3, name="y")(K.layers.GRU(16)(inp)))
-
-
-def _tf_keras_bilstm(K):
-    inp = K.Input((STEPS, FEATURES), name="x")
-    x = K.layers.Bidirectional(K.layers.LSTM(8, return_sequences=True))(inp)
-    return K.Model(inp, K.layers.Dense(3, name="y")(K.layers.Flatten()(x)))
-
-
-def _tf_keras_lrcn(K):
+def _lrcn(K):
     inp = K.Input((5, 8, 8, 1), name="x")
     x = K.layers.TimeDistributed(K.layers.Conv2D(4, 3, activation="relu"))(inp)
     x = K.layers.TimeDistributed(K.layers.Flatten())(x)
     return K.Model(inp, K.layers.Dense(3, name="y")(K.layers.LSTM(8)(x)))
 
 
-def _tf_keras_free_time(K):
-    inp = K.Input((None, FEATURES), name="x")
-    return K.Model(inp, K.layers.Dense(3, name="y")(K.layers.LSTM(16)(inp)))
+def _bilstm(K):
+    return lambda x: K.layers.Flatten()(
+        K.layers.Bidirectional(K.layers.LSTM(8, return_sequences=True))(x))
 
 
-def _keras3_lstm_gru(K):
-    inp = K.Input((STEPS, FEATURES), name="x")
-    x = K.layers.LSTM(8, return_sequences=True)(inp)
-    return K.Model(inp, K.layers.Dense(3, name="y")(K.layers.GRU(8)(x)))
+def _lstm_gru(K):
+    return lambda x: K.layers.GRU(8)(K.layers.LSTM(8, return_sequences=True)(x))
 
 
 BUILDERS: dict[str, tuple[str, Callable]] = {
-    "tf_keras_lstm": ("tf_keras", _tf_keras_lstm),
-    "tf_keras_gru": ("tf_keras", _tf_keras_gru),
-    "tf_keras_bilstm": ("tf_keras", _tf_keras_bilstm),
-    "tf_keras_lrcn": ("tf_keras", _tf_keras_lrcn),
-    "tf_keras_free_time": ("tf_keras", _tf_keras_free_time),
-    "keras3_lstm_gru": ("keras", _keras3_lstm_gru),
+    "tf_keras_lstm": ("tf_keras", lambda K: _sequence_model(K, lambda K: K.layers.LSTM(16))),
+    "tf_keras_gru": ("tf_keras", lambda K: _sequence_model(K, lambda K: K.layers.GRU(16))),
+    "tf_keras_bilstm": ("tf_keras", lambda K: _sequence_model(K, _bilstm)),
+    "tf_keras_lrcn": ("tf_keras", _lrcn),
+    "tf_keras_free_time": ("tf_keras", lambda K: _sequence_model(
+        K, lambda K: K.layers.LSTM(16), steps=None)),
+    "keras3_lstm_gru": ("keras", lambda K: _sequence_model(K, _lstm_gru)),
 }
 
 
