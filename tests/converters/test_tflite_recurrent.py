@@ -4,7 +4,8 @@ The cause of the mismatches seen on real tf.keras LSTM files: the TFLite convert
 tf_keras's LSTM into ``UNIDIRECTIONAL_SEQUENCE_LSTM``, whose hidden and cell state are
 variable tensors that survive between invocations, so every call after the first starts
 from the previous call's final state. That route is rejected; the recurrent layers are
-traced as plain ops instead (unrolled when the time dimension is known, else a loop).
+traced as plain ops instead (a loop at batch 1, or unrolled when the time dimension is
+known).
 """
 
 from __future__ import annotations
@@ -91,9 +92,39 @@ def test_recurrent_tflite_matches_keras_on_every_call(name, tmp_path):
     if name == "tf_keras_lstm":
         outcomes = {r["name"]: r for r in record.routes}
         assert "keeps state between calls" in outcomes["builtins-batch1"]["reason"]
-        assert record.route == "unrolled"
-    if name == "tf_keras_free_time":
-        assert record.route == "loop-batch1"  # no known time steps to unroll over
+        assert record.route == "loop-batch1"
+
+
+@pytest.mark.parametrize("name", ["tf_keras_lstm", "tf_keras_free_time"])
+def test_each_tflite_route_of_an_lstm(name, tmp_path):
+    """Every route, written on its own: what it does with a tf_keras LSTM."""
+    from modelport.converters import tflite
+    from modelport.core.errors import ConversionError
+    from modelport.core.records import ConvertOptions
+
+    source = load(_save(name, tmp_path))
+    routes = {r.name: r for r in tflite.routes(source, source.serving, ConvertOptions())}
+    assert list(routes) == ["builtins", "builtins-batch1", "loop-batch1", "unrolled"]
+    expected = {  # route -> the reason it must refuse, or whether its batch is dynamic
+        "builtins": "lower to builtins only with a fixed batch size",
+        "builtins-batch1": "keeps state between calls",
+        "loop-batch1": False,
+        "unrolled": True if name == "tf_keras_lstm" else "unroll",
+    }
+    for route_name, want in expected.items():
+        dest = tmp_path / f"{route_name}.tflite"
+        if isinstance(want, str):
+            with pytest.raises(ConversionError, match=want):
+                routes[route_name].write(dest)
+            assert not dest.exists()
+            continue
+        record = routes[route_name].write(dest)
+        assert (record.details["fixed_batch"] is None) is want
+        runner = converters.get("tflite").load(dest)
+        for call in range(2):
+            feeds = _feeds(source, 3, seed=call)
+            np.testing.assert_allclose(runner.run(feeds)["y"], source.predict(feeds)["y"],
+                                       atol=1e-4, rtol=1e-3, err_msg=f"{route_name} {call}")
 
 
 def test_fused_lstm_kernel_keeps_state_between_calls(tmp_path):
