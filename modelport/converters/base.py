@@ -36,7 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype"]
+__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype", "OPTIONAL"]
+
+# ``TensorInfo.extra`` of a runner input that may be fed but need not be (a ``.pb``
+# placeholder no output depends on)
+OPTIONAL = {"optional": True}
 
 
 @dataclass(frozen=True)
@@ -77,16 +81,18 @@ class Runner(abc.ABC):
         return None
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one batch; checks that every input is fed and nothing else is."""
+        """Run one batch; checks that every required input is fed and nothing unknown is
+        (optional inputs may be fed or not)."""
         expected = [t.name for t in self.inputs]
-        missing = [n for n in expected if n not in feeds]
+        missing = [t.name for t in self.inputs if t.name not in feeds
+                   and not t.extra.get("optional")]
         unknown = [n for n in feeds if n not in expected]
         if missing or unknown:
             raise UserInputError(
                 f"{self.format} artifact {self.path}: feeds do not match its inputs "
                 f"(missing {missing}, unknown {unknown}); available inputs: {expected}"
             )
-        return self.run_impl({n: np.asarray(feeds[n]) for n in expected})
+        return self.run_impl({n: np.asarray(feeds[n]) for n in expected if n in feeds})
 
     @abc.abstractmethod
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

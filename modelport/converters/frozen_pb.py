@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.converters.base import Route, Runner, np_dtype, source_tensors
+from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype, source_tensors
 from modelport.converters.tfgraph import (
     graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
 )
@@ -143,10 +143,10 @@ def io_of(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo]]:
 
 def unused_placeholders(gd: Any) -> list[str]:
     """Placeholders no output depends on, as ``name:0``."""
-    return _graph_io(gd)[2]
+    return [t.name for t in _graph_io(gd)[2]]
 
 
-def _graph_io(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[str]]:
+def _graph_io(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[TensorInfo]]:
     def base(ref: str) -> str:
         return ref.lstrip("^").split(":")[0]
 
@@ -172,13 +172,10 @@ def _graph_io(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[str]]:
             stack.extend(inputs_of.get(name, []))
     inputs, unused = [], []
     for n in gd.node:
-        if n.op != "Placeholder":
-            continue
-        if n.name not in needed:
-            unused.append(f"{n.name}:0")
-            continue
-        shape = proto_shape(n.attr["shape"].shape) if "shape" in n.attr else None
-        inputs.append(TensorInfo(f"{n.name}:0", shape, proto_dtype(n.attr["dtype"].type)))
+        if n.op == "Placeholder":
+            shape = proto_shape(n.attr["shape"].shape) if "shape" in n.attr else None
+            (inputs if n.name in needed else unused).append(
+                TensorInfo(f"{n.name}:0", shape, proto_dtype(n.attr["dtype"].type)))
     return inputs, outputs, unused
 
 
@@ -195,13 +192,17 @@ class FrozenGraphRunner(Runner):
         with self._graph.as_default():
             tf.compat.v1.import_graph_def(gd, name="")
         self._session = tf.compat.v1.Session(graph=self._graph)
-        ins, outs = io_of(gd)
-        super().__init__(path, [self._with_graph_shape(_strip(t)) for t in ins],
+        ins, outs, unused = _graph_io(gd)
+        # placeholders no output needs may be fed (a Keras input the outputs ignore keeps
+        # its place in the feed dict) but never have to be
+        super().__init__(path, [self._with_graph_shape(_strip(t)) for t in ins]
+                         + [self._with_graph_shape(_strip(t), OPTIONAL) for t in unused],
                          [self._with_graph_shape(_strip(t)) for t in outs])
 
-    def _with_graph_shape(self, t: TensorInfo) -> TensorInfo:
+    def _with_graph_shape(self, t: TensorInfo, extra: dict | None = None) -> TensorInfo:
         tensor = self._graph.get_tensor_by_name(f"{t.name}:0")
-        return TensorInfo(t.name, shape_list(tensor.shape), np_dtype(tensor.dtype))
+        return TensorInfo(t.name, shape_list(tensor.shape), np_dtype(tensor.dtype),
+                          dict(extra or {}))
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fetches = {t.name: f"{t.name}:0" for t in self.outputs}
@@ -218,7 +219,8 @@ def load(path: str | Path) -> Runner:
 
 def describe(path: str | Path, nodes: bool = True) -> Description:
     gd = read_graph_def(path)
-    inputs, outputs, unused = _graph_io(gd)
+    inputs, outputs, unused_inputs = _graph_io(gd)
+    unused = [t.name for t in unused_inputs]
     _infer_io(gd, inputs + outputs)
     return Description(NAME, str(path), inputs, outputs, graph_nodes(gd) if nodes else [],
                        {"node_count": len(gd.node),

@@ -39,9 +39,28 @@ def test_inputs_are_the_placeholders_outputs_need(remapped_pb):
     assert desc.details["unused_placeholders"] == ["net/x:0"]
     runner = fmt.load(remapped_pb)
     x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    want = (x * 2) @ np.arange(6, dtype=np.float32).reshape(3, 2) + 1
     got = runner.run({"features": x})["scores"]  # no feed demanded for net/x
-    np.testing.assert_allclose(got, (x * 2) @ np.arange(6, dtype=np.float32).reshape(3, 2) + 1,
-                               rtol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # it may still be fed (harmlessly): a Keras input the outputs ignore keeps its place
+    # in the feed dict of modelport's own .pb
+    optional = [t.name for t in runner.inputs if t.extra.get("optional")]
+    assert optional == ["net/x"]
+    got = runner.run({"features": x, "net/x": x})["scores"]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_keras_inputs_the_outputs_ignore_are_still_fed(tmp_path):
+    import keras
+
+    from modelport.conversion import convert
+
+    keras.utils.set_random_seed(2)
+    used, ignored = keras.Input((4,), name="used"), keras.Input((2,), name="ignored")
+    model = keras.Model([used, ignored], keras.layers.Dense(3, name="y")(used))
+    model.save(tmp_path / "two.keras")
+    record = convert(tmp_path / "two.keras", tmp_path / "out", formats="pb").artifact("pb")
+    assert record.ok and record.check["status"] == "passed", record.error
 
 
 def test_inspect_names_the_unused_placeholders(remapped_pb, capsys):
