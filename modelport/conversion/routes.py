@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 UNVERIFIED = ".unverified"
 
 
-def _attempt(route: Route, outcome: str, reason: str = "", seconds: float = 0.0) -> dict:
-    return {"name": route.name, "description": route.description, "outcome": outcome,
-            "reason": reason, "seconds": round(seconds, 3)}
+def _attempt(name: str, description: str, outcome: str, reason: str = "",
+             seconds: float = 0.0) -> dict:
+    """One entry of the manifest's ``routes``: how a route fared and why."""
+    return {"name": name, "description": description, "outcome": outcome, "reason": reason,
+            "seconds": round(seconds, 3)}
 
 
 def produce(module: FormatModule, source: SourceModel, serving: Serving,
@@ -42,61 +44,92 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
     passes the check (``checker``; ``None`` skips it). Returns the record (``ok=False``
     when no route did)."""
     final = converters.artifact_path(out, source.stem, module.NAME)
+    tried: list[dict] = []
     try:
         routes = module.routes(source, serving, options)
-    except Exception as e:  # a format that cannot even plan must not stop the others
+    except Exception as e:  # a format that cannot even list its routes fails alone
         log.debug("%s routes failed", module.NAME, exc_info=True)
-        return ArtifactRecord(module.NAME, os.path.relpath(final, out), [], [], ok=False,
-                              error=one_line(e, 500, with_type=not isinstance(e, ModelportError)))
-    aside = out / f"{source.stem}{UNVERIFIED}{module.SUFFIX}"
-    tried: list[dict] = []
-    last: tuple[Path, Path, ArtifactRecord, Route] | None = None  # best failed candidate
+        routes = []
+        tried.append(_attempt("routes", "listing the routes", "conversion failed",
+                              one_line(e, 500, with_type=not isinstance(e, ModelportError))))
+    last: tuple[Path, ArtifactRecord, Route] | None = None  # the last failed candidate
     try:
         for route in routes:
-            stage = staging_dir(out, final.name)
-            path = stage / final.name
-            t0 = time.monotonic()
-            try:
-                record = route.write(path)
-            except Exception as e:  # any route failing must not stop the next one
-                log.debug("%s route %s failed", module.NAME, route.name, exc_info=True)
-                remove(stage)
-                msg = one_line(e, 500, with_type=not isinstance(e, ModelportError))
-                tried.append(_attempt(route, "conversion failed", msg, time.monotonic() - t0))
+            path = staging_dir(out, final.name) / final.name
+            record, attempt = _candidate(module.NAME, route, path, checker)
+            tried.append(attempt)
+            if record is None:
                 continue
-            record.check = checker.check(module.NAME, path, record) if checker else \
-                {"status": "skipped", "reason": "--no-check"}
-            seconds = time.monotonic() - t0
             if record.unverified:
-                tried.append(_attempt(route, "check failed", record.check["summary"], seconds))
                 if last is not None:
-                    remove(last[0])
-                last = (stage, path, record, route)
+                    remove(last[0].parent)
+                last = (path, record, route)
                 continue
-            tried.append(_attempt(route, "used", "", seconds))
             _place(module, path, final, record, out)
-            remove(stage)
-            _discard(module, aside, keep=final)
+            remove(path.parent)
+            _discard(module, _aside(out, source.stem, module), keep=final)
             record.route, record.routes = route.name, tried
             return record
-        _discard(module, final)  # an older artifact must not pass for this run's
-        if last is None:
-            reasons = _dedupe([(t["name"], t["reason"]) for t in tried])
-            return ArtifactRecord(module.NAME, os.path.relpath(final, out), [], [], ok=False,
-                                  error=f"every route failed ({reasons})", routes=tried)
-        stage, path, record, route = last
-        _discard(module, aside)
-        _place(module, path, aside, record, out)
-        record.path = os.path.relpath(final, out)
-        record.details["unverified"] = aside.name
-        record.ok, record.route, record.routes = False, route.name, tried
-        reasons = _dedupe([(t["name"], t["reason"]) for t in tried])
-        record.error = (f"no route's artifact matched the Keras model ({reasons}); kept aside "
-                        f"as {aside.name}")
-        return record
+        return _give_up(module, final, out, source.stem, tried, last)
     finally:
         if last is not None:
-            remove(last[0])
+            remove(last[0].parent)
+
+
+def _candidate(fmt: str, route: Route, path: Path,
+               checker: QuickCheck | None) -> tuple[ArtifactRecord | None, dict]:
+    """Write one route's candidate at ``path`` (inside its staging directory) and check
+    it there; returns its record (``None`` when it did not convert; its staging directory
+    is then gone) and the manifest's entry for the attempt."""
+    t0 = time.monotonic()
+    try:
+        record = route.write(path)
+        if not path.exists():
+            raise RuntimeError("the route wrote nothing")
+    except Exception as e:  # any route failing must not stop the next one
+        log.debug("%s route %s failed", fmt, route.name, exc_info=True)
+        remove(path.parent)
+        msg = one_line(e, 500, with_type=not isinstance(e, ModelportError))
+        return None, _attempt(route.name, route.description, "conversion failed", msg,
+                              time.monotonic() - t0)
+    except BaseException:
+        remove(path.parent)
+        raise
+    try:
+        record.check = checker.check(fmt, path, record) if checker else \
+            {"status": "skipped", "reason": "--no-check"}
+    except BaseException:
+        remove(path.parent)
+        raise
+    if record.unverified:
+        return record, _attempt(route.name, route.description, "check failed",
+                                record.check["summary"], time.monotonic() - t0)
+    return record, _attempt(route.name, route.description, "used", "", time.monotonic() - t0)
+
+
+def _aside(out: Path, stem: str, module: FormatModule) -> Path:
+    return out / f"{stem}{UNVERIFIED}{module.SUFFIX}"
+
+
+def _give_up(module: FormatModule, final: Path, out: Path, stem: str, tried: list[dict],
+             last: tuple[Path, ArtifactRecord, Route] | None) -> ArtifactRecord:
+    """No route gave a good artifact: nothing under the final name (an older artifact
+    there is removed too); the last candidate that converted is kept aside."""
+    _discard(module, final)
+    reasons = _dedupe([(t["name"], t["reason"]) for t in tried])
+    if last is None:
+        return ArtifactRecord(module.NAME, os.path.relpath(final, out), [], [], ok=False,
+                              error=f"every route failed ({reasons})", routes=tried)
+    path, record, route = last
+    aside = _aside(out, stem, module)
+    _discard(module, aside)
+    _place(module, path, aside, record, out)
+    record.path = os.path.relpath(final, out)
+    record.details["unverified"] = aside.name
+    record.ok, record.route, record.routes = False, route.name, tried
+    record.error = (f"no route's artifact matched the Keras model ({reasons}); kept aside "
+                    f"as {aside.name}")
+    return record
 
 
 def _dedupe(items: list[tuple[str, str]]) -> str:

@@ -152,3 +152,16 @@ def test_routes_failing_to_convert_are_listed_once(model_file, tmp_path, monkeyp
     assert not record.ok and not record.unverified
     assert "a: RuntimeError: cannot lower op Foo | b: same as a" in record.error
     assert not (tmp_path / "net.onnx").exists() and not (tmp_path / "net.unverified.onnx").exists()
+
+
+def test_a_format_that_cannot_list_its_routes_fails_alone(model_file, tmp_path, monkeypatch):
+    from modelport.converters import onnx as onnx_fmt
+
+    def routes(source, serving, options):
+        raise ValueError("no way to plan")
+
+    monkeypatch.setattr(onnx_fmt, "routes", routes)
+    manifest = convert(model_file, tmp_path, formats="pb,onnx")
+    assert manifest.artifact("pb").ok
+    record = manifest.artifact("onnx")
+    assert not record.ok and "ValueError: no way to plan" in record.error
