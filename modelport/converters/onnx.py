@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.onnx_ops import tf2onnx_handlers
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
     ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
@@ -148,23 +149,6 @@ def _name_batch(values: Any) -> None:
             dims[0].dim_param = BATCH_DIM
 
 
-def _erfc(ctx: Any, node: Any, name: str, args: Any) -> None:
-    """tf2onnx handler for ``Erfc`` (Keras 3's exact GELU lowers to it; ONNX has no such
-    op): ``1 - Erf(x)``."""
-    from tf2onnx import utils
-
-    x = node.input[0]
-    np_type = utils.map_onnx_to_numpy_type(ctx.get_dtype(x))
-    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype=np_type))
-    erf = ctx.make_node("Erf", [x], name=utils.make_name(f"{name}_erf"))
-    node.type = "Sub"
-    ctx.replace_inputs(node, [one.output[0], erf.output[0]])
-
-
-# TensorFlow ops tf2onnx 1.17 does not map, lowered here to ONNX ops
-_HANDLERS = {"Erfc": (_erfc, [])}
-
-
 def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
     """One route: tf2onnx over the frozen graph the ``.pb`` artifact also comes from."""
     return [Route("tf2onnx", f"tf2onnx from the frozen graph, opset {options.opset}",
@@ -187,7 +171,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
     try:
         model_proto, _ = tf2onnx.convert.from_graph_def(
             gd, input_names=tf_in, output_names=tf_out, opset=options.opset,
-            custom_op_handlers=dict(_HANDLERS))
+            custom_op_handlers=tf2onnx_handlers())
     except Exception as e:
         raise ConversionError(f"tf2onnx failed at opset {options.opset}: {one_line(e)}") from e
     graph = model_proto.graph
