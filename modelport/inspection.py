@@ -268,6 +268,9 @@ def _artifact_sections(d: dict[str, Any]) -> list[str]:
     out += _signatures(d)
     if d.get("flex_ops"):
         out.append("Flex ops (need the Flex delegate): " + ", ".join(d["flex_ops"]))
+    if d.get("unused_placeholders"):
+        out.append("unused placeholders (no output depends on them; not inputs): "
+                   + ", ".join(d["unused_placeholders"]))
     if d.get("functions"):
         out.append("functions: " + ", ".join(d["functions"]))
     return out

@@ -170,7 +170,7 @@ def test_only_converters_spell_format_suffixes():
 def test_format_modules_fulfil_the_contract(module):
     for attr in ("NAME", "SUFFIX", "ALIASES", "VIEW_RANK", "BYTE_DETERMINISTIC"):
         assert hasattr(module, attr), f"{module.__name__} lacks {attr}"
-    for fn in ("detect", "view_file", "companions", "convert", "load", "describe"):
+    for fn in ("detect", "view_file", "companions", "routes", "load", "describe"):
         assert callable(getattr(module, fn, None)), f"{module.__name__} lacks {fn}()"
     assert converters.get(module.NAME) is module
     assert converters.artifact_path("o", "m", module.NAME) == Path("o") / f"m{module.SUFFIX}"

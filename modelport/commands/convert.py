@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from modelport.commands.common import add_loading_options
-from modelport.core.errors import EXIT_CONVERSION
+from modelport.core.errors import EXIT_CONVERSION, EXIT_MISMATCH
 from modelport.core.text import fmt_shape, table
 
 
@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for a weights-only .h5: the model.to_json() file, or a function that "
                         "builds the model; weights are matched by layer name")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--no-check", dest="check", action="store_false",
+                   help="do not compare each artifact with the Keras model before it takes "
+                        "its final name (the manifest then says it is unchecked)")
     p.add_argument("--validate", action="store_true",
                    help="run 'modelport validate' on the artifacts after converting")
     from modelport.commands.validate import add_validation_options
@@ -42,9 +45,9 @@ class _Progress:
                 self.stream.write(f"\r  {fmt:<11} converting...")
                 self.stream.flush()
             return
-        mark = "ok" if state == "done" else "FAILED"
-        text = f"  {fmt:<11} {mark:<6} {record.seconds:6.1f}s  "
-        text += record.path if record.ok else record.error
+        mark = "ok" if state == "done" else "UNVERIFIED" if record.unverified else "FAILED"
+        text = f"  {fmt:<11} {mark:<10} {record.seconds:6.1f}s  "
+        text += f"{record.path}  {_check_note(record)}" if record.ok else record.error
         if self.tty:
             self.stream.write("\r\x1b[K")
         self.stream.write(text + "\n")
@@ -59,13 +62,17 @@ def run(args: argparse.Namespace) -> int:
         args.model, out_dir=args.out, formats=args.to, custom_objects=args.custom_objects or None,
         trust_lambda=args.trust_lambda, allow_flex=args.allow_flex, opset=args.opset,
         progress=_Progress(), architecture=args.architecture,
+        check=_check_options(args) if args.check else False,
     )
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]
     if failed:
-        print(f"{len(failed)} of {len(manifest.artifacts)} formats failed; "
-              f"manifest: {manifest.path}", file=sys.stderr)
-        return EXIT_CONVERSION
+        differ = [a for a in failed if a.unverified]
+        print(f"{len(failed)} of {len(manifest.artifacts)} formats failed"
+              + (f" ({len(differ)} not matching the Keras model)" if differ else "")
+              + f"; manifest: {manifest.path}", file=sys.stderr)
+        # a conversion that failed outright outranks one that differs
+        return EXIT_CONVERSION if len(differ) < len(failed) else EXIT_MISMATCH
     if args.validate:
         from modelport.commands.validate import validate_after_convert
 
@@ -73,15 +80,47 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_options(args: argparse.Namespace):
+    """The check's inputs and tolerances from the validation options given to convert
+    (its sample count stays small: it is a probe, ``--validate`` is the full run)."""
+    from modelport.commands.validate import parse_tolerances
+    from modelport.conversion import CheckOptions
+    from modelport.validators.inputs import parse_shape_overrides
+
+    return CheckOptions(seed=args.seed, inputs=args.inputs, atol=args.atol, rtol=args.rtol,
+                        tolerances=parse_tolerances(args.tolerance),
+                        shapes=parse_shape_overrides(args.shape))
+
+
+def _check_note(record) -> str:
+    """``route builtins; checked: max abs error 1e-06``, briefly."""
+    check = record.check or {}
+    status = check.get("status")
+    if status == "passed":
+        err = check.get("max_abs_error")
+        note = "checked" + (f": max abs error {err:.2g}" if isinstance(err, float) else "")
+    elif status == "skipped":
+        note = "not checked (--no-check)"
+    elif status == "unchecked":
+        note = "NOT CHECKED: " + str(check.get("reason", ""))[:80]
+    else:
+        note = ""
+    rejected = len([r for r in record.routes if r.get("outcome") != "used"])
+    route = f"route {record.route}" + (f" ({rejected} rejected)" if rejected else "")
+    return "; ".join(x for x in (route if record.route else "", note) if x)
+
+
 def format_manifest(manifest) -> str:
     """The artifacts table: format, path, input and output names."""
     rows = [("format", "artifact", "inputs", "outputs", "notes")]
     for a in manifest.artifacts:
         if not a.ok:
-            rows.append((a.format, a.path, "-", "-", "FAILED: " + a.error[:80]))
+            what = f"UNVERIFIED, kept as {a.details.get('unverified')}" if a.unverified \
+                else "FAILED"
+            rows.append((a.format, a.path, "-", "-", f"{what}: " + a.error[:80]))
             continue
         ins = ", ".join(f"{t.name}{fmt_shape(t.shape, '')}" for t in a.inputs)
         outs = ", ".join(f"{t.name}{fmt_shape(t.shape, '')}" for t in a.outputs)
-        notes = "; ".join(a.warnings)[:80]
+        notes = "; ".join([_check_note(a)] + a.warnings)[:100]
         rows.append((a.format, a.path, ins, outs, notes))
     return "\n".join(table(rows, header=True) + [f"manifest: {manifest.path}"])

@@ -9,7 +9,10 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
 - ``detect(path) -> bool``: whether a path on disk is an artifact of this format;
 - ``view_file(path) -> Path``: the file a graph viewer opens (a SavedModel's graph);
 - ``companions(path) -> list[Path]``: other files the artifact reads (ONNX external data);
-- ``convert(source, serving, dest, options) -> ArtifactRecord``: write the artifact at ``dest``;
+- ``routes(source, serving, options) -> list[Route]``: the ways it knows to write the
+  artifact, best first; each route's ``write(dest)`` writes one candidate at ``dest`` and
+  returns its record (the conversion pipeline checks each candidate against the Keras model
+  and takes the next route when one fails to convert or to match);
 - ``load(path) -> Runner``: open the artifact in the runtime a user would deploy it with;
 - ``describe(path, nodes=True) -> Description``: names a user must type to feed and fetch.
 
@@ -20,8 +23,9 @@ Heavy frameworks are imported inside those functions, never at module import tim
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -32,7 +36,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["FormatModule", "Runner", "source_tensors", "np_dtype"]
+__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype", "OPTIONAL"]
+
+# ``TensorInfo.extra`` of a runner input that may be fed but need not be (a ``.pb``
+# placeholder no output depends on)
+OPTIONAL = {"optional": True}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One way to write an artifact: ``write(dest)`` writes a candidate at ``dest`` (a
+    path inside a private staging directory) and returns its record, or raises when this
+    route cannot convert the model."""
+
+    name: str
+    description: str  # one line, shown in the manifest
+    write: Callable[[Path], ArtifactRecord]
 
 
 class Runner(abc.ABC):
@@ -62,16 +81,18 @@ class Runner(abc.ABC):
         return None
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one batch; checks that every input is fed and nothing else is."""
+        """Run one batch; checks that every required input is fed and nothing unknown is
+        (optional inputs may be fed or not)."""
         expected = [t.name for t in self.inputs]
-        missing = [n for n in expected if n not in feeds]
+        missing = [t.name for t in self.inputs if t.name not in feeds
+                   and not t.extra.get("optional")]
         unknown = [n for n in feeds if n not in expected]
         if missing or unknown:
             raise UserInputError(
                 f"{self.format} artifact {self.path}: feeds do not match its inputs "
                 f"(missing {missing}, unknown {unknown}); available inputs: {expected}"
             )
-        return self.run_impl({n: np.asarray(feeds[n]) for n in expected})
+        return self.run_impl({n: np.asarray(feeds[n]) for n in expected if n in feeds})
 
     @abc.abstractmethod
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -93,8 +114,8 @@ class FormatModule(Protocol):
 
     def companions(self, path: Path) -> list[Path]: ...
 
-    def convert(self, source: "SourceModel", serving: "Serving", dest: Path,
-                options: ConvertOptions) -> ArtifactRecord: ...
+    def routes(self, source: "SourceModel", serving: "Serving",
+               options: ConvertOptions) -> list[Route]: ...
 
     def load(self, path: str | Path) -> Runner: ...
 

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.converters.base import Runner, np_dtype, source_tensors
+from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype, source_tensors
 from modelport.converters.tfgraph import (
     graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
 )
-from modelport.core.atomic import atomic_path
 from modelport.core.errors import ConversionError
 from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
 
@@ -27,7 +26,8 @@ VIEW_RANK = 2
 BYTE_DETERMINISTIC = "function library names carry TensorFlow's per-process counters"
 MAX_BYTES = 2**31 - 1  # protobuf's hard limit for one message
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe", "frozen_graph_def"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
+           "frozen_graph_def", "io_of", "unused_placeholders"]
 
 
 def detect(path: Path) -> bool:
@@ -102,8 +102,13 @@ def _rename_node(gd: Any, old: str, new: str) -> None:
                 node.input[i] = inp.replace(old, new, 1)
 
 
-def convert(source: SourceModel, serving: Serving, dest: Path,
-            options: ConvertOptions) -> ArtifactRecord:
+def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
+    """One route: the traced function with its variables folded to constants."""
+    return [Route("frozen", "variables folded to constants, control flow kept as functions",
+                  lambda dest: _write(source, serving, dest))]
+
+
+def _write(source: SourceModel, serving: Serving, dest: Path) -> ArtifactRecord:
     gd = frozen_graph_def(serving)
     size = gd.ByteSize()
     if size > MAX_BYTES:
@@ -111,8 +116,7 @@ def convert(source: SourceModel, serving: Serving, dest: Path,
             f"frozen graph would be {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit; "
             "use the SavedModel or ONNX artifact for this model instead"
         )
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(gd.SerializeToString())
+    dest.write_bytes(gd.SerializeToString())
     inputs, outputs = source_tensors(source)
     return ArtifactRecord(
         NAME, str(dest), [_tensor_name(t) for t in inputs], [_tensor_name(t) for t in outputs],
@@ -127,16 +131,27 @@ def _tensor_name(t: TensorInfo) -> TensorInfo:
 
 
 def io_of(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    """Feedable placeholders and unconsumed tensors, named as ``sess.run`` accepts them."""
-    consumed = set()
-    for n in gd.node:
-        for inp in n.input:
-            consumed.add(inp.lstrip("^").split(":")[0])
-    inputs = []
-    for n in gd.node:
-        if n.op == "Placeholder":
-            shape = proto_shape(n.attr["shape"].shape) if "shape" in n.attr else None
-            inputs.append(TensorInfo(f"{n.name}:0", shape, proto_dtype(n.attr["dtype"].type)))
+    """Feedable placeholders and unconsumed tensors, named as ``sess.run`` accepts them.
+
+    The inputs are the placeholders the outputs depend on: a graph built with
+    ``import_graph_def(input_map=...)`` keeps the placeholders it replaced, unconnected,
+    and nobody has to feed those (``unused_placeholders`` lists them).
+    """
+    ins, outs, _ = _graph_io(gd)
+    return ins, outs
+
+
+def unused_placeholders(gd: Any) -> list[str]:
+    """Placeholders no output depends on, as ``name:0``."""
+    return [t.name for t in _graph_io(gd)[2]]
+
+
+def _graph_io(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[TensorInfo]]:
+    def base(ref: str) -> str:
+        return ref.lstrip("^").split(":")[0]
+
+    inputs_of = {n.name: [base(i) for i in n.input] for n in gd.node}
+    consumed = {i for refs in inputs_of.values() for i in refs}
     outputs = []
     for n in gd.node:
         if n.name in consumed or n.op in _NOT_OUTPUTS:
@@ -146,7 +161,22 @@ def io_of(gd: Any) -> tuple[list[TensorInfo], list[TensorInfo]]:
         if "_output_shapes" in n.attr and n.attr["_output_shapes"].list.shape:
             shape = proto_shape(n.attr["_output_shapes"].list.shape[0])
         outputs.append(TensorInfo(f"{n.name}:0", shape, dtype))
-    return inputs, outputs
+    # everything the outputs need, control dependencies included (a TF1 session demands a
+    # feed for any placeholder it has to run)
+    needed: set[str] = set()
+    stack = [t.name[:-2] for t in outputs]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(inputs_of.get(name, []))
+    inputs, unused = [], []
+    for n in gd.node:
+        if n.op == "Placeholder":
+            shape = proto_shape(n.attr["shape"].shape) if "shape" in n.attr else None
+            (inputs if n.name in needed else unused).append(
+                TensorInfo(f"{n.name}:0", shape, proto_dtype(n.attr["dtype"].type)))
+    return inputs, outputs, unused
 
 
 class FrozenGraphRunner(Runner):
@@ -162,13 +192,17 @@ class FrozenGraphRunner(Runner):
         with self._graph.as_default():
             tf.compat.v1.import_graph_def(gd, name="")
         self._session = tf.compat.v1.Session(graph=self._graph)
-        ins, outs = io_of(gd)
-        super().__init__(path, [self._with_graph_shape(_strip(t)) for t in ins],
+        ins, outs, unused = _graph_io(gd)
+        # placeholders no output needs may be fed (a Keras input the outputs ignore keeps
+        # its place in the feed dict) but never have to be
+        super().__init__(path, [self._with_graph_shape(_strip(t)) for t in ins]
+                         + [self._with_graph_shape(_strip(t), OPTIONAL) for t in unused],
                          [self._with_graph_shape(_strip(t)) for t in outs])
 
-    def _with_graph_shape(self, t: TensorInfo) -> TensorInfo:
+    def _with_graph_shape(self, t: TensorInfo, extra: dict | None = None) -> TensorInfo:
         tensor = self._graph.get_tensor_by_name(f"{t.name}:0")
-        return TensorInfo(t.name, shape_list(tensor.shape), np_dtype(tensor.dtype))
+        return TensorInfo(t.name, shape_list(tensor.shape), np_dtype(tensor.dtype),
+                          dict(extra or {}))
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fetches = {t.name: f"{t.name}:0" for t in self.outputs}
@@ -185,11 +219,13 @@ def load(path: str | Path) -> Runner:
 
 def describe(path: str | Path, nodes: bool = True) -> Description:
     gd = read_graph_def(path)
-    inputs, outputs = io_of(gd)
+    inputs, outputs, unused_inputs = _graph_io(gd)
+    unused = [t.name for t in unused_inputs]
     _infer_io(gd, inputs + outputs)
     return Description(NAME, str(path), inputs, outputs, graph_nodes(gd) if nodes else [],
                        {"node_count": len(gd.node),
                         "usage": "pass these names as they are to sess.run: feeds and fetches",
+                        "unused_placeholders": unused,
                         "functions": [f.signature.name for f in gd.library.function]})
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.converters.base import Runner, source_tensors
-from modelport.core.atomic import atomic_path
+from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.onnx_ops import tf2onnx_handlers
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
     ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
@@ -34,7 +34,7 @@ BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe",
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
            "rename_values"]
 
 log = logging.getLogger(__name__)
@@ -149,8 +149,14 @@ def _name_batch(values: Any) -> None:
             dims[0].dim_param = BATCH_DIM
 
 
-def convert(source: SourceModel, serving: Serving, dest: Path,
-            options: ConvertOptions) -> ArtifactRecord:
+def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
+    """One route: tf2onnx over the frozen graph the ``.pb`` artifact also comes from."""
+    return [Route("tf2onnx", f"tf2onnx from the frozen graph, opset {options.opset}",
+                  lambda dest: _write(source, serving, dest, options))]
+
+
+def _write(source: SourceModel, serving: Serving, dest: Path,
+           options: ConvertOptions) -> ArtifactRecord:
     tf2onnx = _import_tf2onnx()
     import onnx
 
@@ -164,7 +170,8 @@ def convert(source: SourceModel, serving: Serving, dest: Path,
     tf2onnx.utils.INTERNAL_NAME = 1
     try:
         model_proto, _ = tf2onnx.convert.from_graph_def(
-            gd, input_names=tf_in, output_names=tf_out, opset=options.opset)
+            gd, input_names=tf_in, output_names=tf_out, opset=options.opset,
+            custom_op_handlers=tf2onnx_handlers())
     except Exception as e:
         raise ConversionError(f"tf2onnx failed at opset {options.opset}: {one_line(e)}") from e
     graph = model_proto.graph
@@ -190,8 +197,7 @@ def convert(source: SourceModel, serving: Serving, dest: Path,
     if big:
         _save_with_external_data(model_proto, dest)
     else:
-        with atomic_path(dest) as tmp:
-            onnx.save_model(model_proto, str(tmp))
+        onnx.save_model(model_proto, str(dest))
     inputs, outputs = source_tensors(source, None)
     for t in inputs + outputs:
         if t.shape:
@@ -202,30 +208,26 @@ def convert(source: SourceModel, serving: Serving, dest: Path,
 
 
 def _save_with_external_data(model_proto: Any, dest: Path) -> None:
-    """Weights to a side file named after their hash, written before the model that points
-    at it: a kill at any moment leaves the old pair or the new pair, never a mix."""
+    """Weights to a side file named after their hash (``<name>.onnx.<hash>.data``, a
+    relative path): once published beside an older pair, the old model still points at
+    its own weights until the new model replaces it."""
     import hashlib
-    import tempfile
 
     import onnx
 
-    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.partial-", dir=dest.parent) as tmp:
-        staging = Path(tmp) / dest.name
-        onnx.save_model(model_proto, str(staging), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
-        digest = hashlib.sha256((Path(tmp) / "weights.data").read_bytes()).hexdigest()[:12]
-        data_name = f"{dest.name}.{digest}.data"
-        (Path(tmp) / "weights.data").replace(dest.parent / data_name)
-        proto = onnx.load(str(staging), load_external_data=False)
-        for tensor in proto.graph.initializer:
-            for entry in tensor.external_data:
-                if entry.key == "location":
-                    entry.value = data_name
-        with atomic_path(dest) as final:
-            final.write_bytes(proto.SerializeToString())
-    for stale in dest.parent.glob(f"{dest.name}.*.data"):
-        if stale.name != data_name:
-            stale.unlink(missing_ok=True)
+    scratch = dest.parent / "weights.data"
+    onnx.save_model(model_proto, str(dest), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=scratch.name, size_threshold=0)
+    with open(scratch, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()[:12]
+    data_name = f"{dest.name}.{digest}.data"
+    scratch.replace(dest.parent / data_name)
+    proto = onnx.load(str(dest), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = data_name
+    dest.write_bytes(proto.SerializeToString())
 
 
 def _dims(vi: Any) -> list[int | str | None] | None:

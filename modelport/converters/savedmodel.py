@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelport.converters.base import Runner, np_dtype, source_tensors
+from modelport.converters.base import Route, Runner, np_dtype, source_tensors
 from modelport.converters.tfgraph import graph_nodes, proto_dtype, proto_shape, shape_list
-from modelport.core.atomic import atomic_path
 from modelport.core.errors import ModelFileError, UserInputError
 from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
 
@@ -25,7 +24,7 @@ BYTE_DETERMINISTIC = ("fingerprint.pb holds a random id per save; function names
                       "TensorFlow's per-process counters")
 SIGNATURE = "serving_default"
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe", "save_to"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe", "save_to"]
 
 
 def detect(path: Path) -> bool:
@@ -54,13 +53,16 @@ def save_to(serving: Serving, directory: Path, batch_size: int | None = None) ->
                         options=options)
 
 
-def convert(source: SourceModel, serving: Serving, dest: Path,
-            options: ConvertOptions) -> ArtifactRecord:
-    with atomic_path(dest, directory=True) as tmp:
-        save_to(serving, tmp)
-    inputs, outputs = source_tensors(source)
-    return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
-                          details={"signature": SIGNATURE})
+def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
+    """One route: the traced function and the model's variables, saved."""
+
+    def write(dest: Path) -> ArtifactRecord:
+        save_to(serving, dest)
+        inputs, outputs = source_tensors(source)
+        return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
+                              details={"signature": SIGNATURE})
+
+    return [Route("saved_model", "tf.saved_model.save of the traced serving function", write)]
 
 
 class SavedModelRunner(Runner):

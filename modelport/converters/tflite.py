@@ -1,9 +1,11 @@
 """TFLite flatbuffer, float32, builtin ops by default, run by the LiteRT interpreter.
 
 Converted from a SavedModel (never from a concrete function over a Keras 3 model, which can
-silently drop the weights). Recurrent models whose TensorList ops cannot be lowered with a
-dynamic batch are exported with batch size 1 (recorded in the manifest); Flex (Select TF)
-ops are used only with ``allow_flex``.
+silently drop the weights). The routes, in order: builtin ops with a dynamic batch; batch
+size 1 (TensorList ops lower to builtins only for a fixed batch); for models with recurrent
+layers, those layers traced as plain ops, as a loop at batch 1 and then unrolled over their
+time steps (the fused LSTM kernel keeps its state between calls, see ``recurrent.py``); and
+with ``allow_flex``, Flex (Select TF) ops.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from modelport.converters.base import Runner, source_tensors
-from modelport.core.atomic import atomic_path
+from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
+from modelport.converters.tflite_diagnosis import explain_conversion_error
+from modelport.converters.tflite_flatbuffer import (
+    describe as describe_flatbuffer, op_names, read_model, variable_tensors,
+)
 from modelport.core.errors import ConversionError, ModelFileError
 from modelport.core.quiet import native_stderr_silenced
-from modelport.core.records import (
-    ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
-)
-from modelport.core.text import one_line, to_text
+from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
+from modelport.core.text import fmt_shape, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
@@ -34,7 +38,7 @@ ALIASES = ("litert",)
 VIEW_RANK = 1
 BYTE_DETERMINISTIC = True
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "convert", "load", "describe"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,77 @@ def companions(path: Path) -> list[Path]:
     return []
 
 
-def _convert_bytes(serving: Serving, batch: int | None, flex: bool) -> bytes:
+def describe(path: str | Path, nodes: bool = True) -> Description:
+    """Signatures, every tensor (shape, dtype, quantization) and the op list; no TensorFlow."""
+    return describe_flatbuffer(path, NAME, nodes)
+
+
+def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
+    """The ways to a TFLite artifact, best first (see the module docstring)."""
+    rnn = bool(recurrent_layers(source.model))
+    hint = not options.allow_flex  # a failure for want of TF ops suggests --allow-flex
+    found = [
+        Route("builtins", "builtin ops, dynamic batch",
+              _writer(source, serving, None, hint=hint)),
+        Route("builtins-batch1", "builtin ops, batch size 1 (TensorList ops lower to "
+              "builtins only for a fixed batch)", _writer(source, serving, 1, hint=hint)),
+    ]
+    if rnn:
+        # the loop first: unrolling costs conversion time and size with every time step
+        # (500 steps x 2 LSTM layers: 100 s, 2.6 MB), for a dynamic batch
+        found += [
+            Route("loop-batch1", "recurrent layers as a plain loop, no fused RNN kernel; "
+                  "builtin ops, batch size 1", _writer(source, None, 1, unroll=False, hint=hint)),
+            Route("unrolled", "recurrent layers unrolled over their time steps, no fused "
+                  "RNN kernel; builtin ops, dynamic batch",
+                  _writer(source, None, None, unroll=True, hint=hint)),
+        ]
+    if options.allow_flex:
+        found.append(Route(
+            "flex", "builtin and Flex (Select TF) ops, dynamic batch"
+            + ("; recurrent layers as a plain loop" if rnn else ""),
+            _writer(source, None if rnn else serving, None, unroll=False if rnn else None,
+                    flex=True)))
+    return found
+
+
+def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
+            unroll: bool | None = None, flex: bool = False,
+            hint: bool = False) -> Callable[[Path], ArtifactRecord]:
+    """A route's write function; ``unroll`` not None traces the model afresh with its
+    recurrent layers as plain ops (unrolled, or a loop); ``hint``: a failure suggests
+    ``--allow-flex``."""
+
+    def write(dest: Path) -> ArtifactRecord:
+        if unroll is None:
+            data = _convert_bytes(serving, batch, flex, hint)
+        else:
+            from modelport.loading.serving import trace
+
+            fresh = trace(source)  # a new trace: the shared one may hold fused kernels
+            with plain_recurrent(source.model, unroll):
+                try:
+                    fresh.concrete(batch)
+                except Exception as e:  # e.g. unrolling needs a known number of time steps
+                    how = "unrolled" if unroll else "as a loop"
+                    raise ConversionError(f"cannot trace the recurrent layers {how}: "
+                                          + one_line(e, 240, with_type=False, whole=True)) from e
+                data = _convert_bytes(fresh, batch, flex, hint)
+        model = read_model(data)
+        state = variable_tensors(model)
+        if state and not is_stateful(source.model):
+            raise ConversionError(
+                f"the artifact keeps state between calls ({len(state)} variable tensors, "
+                "e.g. the fused LSTM kernel's hidden and cell state): every call after the "
+                "first would start from the previous call's state, while the Keras model "
+                "starts each call from zeros")
+        dest.write_bytes(data)
+        return _record(source, dest, model, batch, unroll)
+
+    return write
+
+
+def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) -> bytes:
     import tensorflow as tf
 
     from modelport.converters.savedmodel import SIGNATURE, save_to
@@ -67,142 +141,49 @@ def _convert_bytes(serving: Serving, batch: int | None, flex: bool) -> bytes:
             ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
             converter._experimental_lower_tensor_list_ops = False
         converter.target_spec.supported_ops = ops
-        if log.isEnabledFor(logging.DEBUG):
-            return converter.convert()
-        # the MLIR converter prints its diagnostics natively; the exception keeps them
-        with native_stderr_silenced():
-            return converter.convert()
-
-
-def _short(e: BaseException) -> str:
-    return one_line(e, with_type=False)
-
-
-def convert(source: SourceModel, serving: Serving, dest: Path,
-            options: ConvertOptions) -> ArtifactRecord:
-    attempts: list[tuple[int | None, bool]] = [(None, False), (1, False)]
-    if options.allow_flex:
-        attempts += [(None, True)]
-    errors = []
-    data = None
-    used = (None, False)
-    for batch, flex in attempts:
         try:
-            data = _convert_bytes(serving, batch, flex)
-            used = (batch, flex)
-            break
+            if log.isEnabledFor(logging.DEBUG):
+                return converter.convert()
+            # the MLIR converter prints its diagnostics natively; the exception keeps them
+            with native_stderr_silenced():
+                return converter.convert()
         except Exception as e:  # the MLIR converter raises several types
-            log.debug("tflite conversion (batch=%s, flex=%s) failed", batch, flex, exc_info=True)
-            errors.append(f"batch={batch or 'dynamic'}{', flex' if flex else ''}: {_short(e)}")
-    if data is None:
-        hint = "" if options.allow_flex else \
-            "; if the model needs TensorFlow ops, retry with --allow-flex (needs the Flex delegate)"
-        raise ConversionError("TFLite conversion failed (" + " | ".join(errors) + ")" + hint)
-    flex_ops = sorted({op for op in _op_names(data) if op.startswith("Flex")})
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(data)
-    batch, _ = used
+            log.debug("tflite conversion (batch=%s, flex=%s) failed", batch, flex,
+                      exc_info=True)
+            raise ConversionError(explain_conversion_error(e, flex, hint)) from e
+
+
+def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,
+            unroll: bool | None) -> ArtifactRecord:
+    flex_ops = sorted({op for op in op_names(model) if op.startswith("Flex")})
     inputs, outputs = source_tensors(source, batch)
+    dynamic = {t.name: t.shape for t in inputs if t.shape and None in t.shape[1:]}
     warnings = []
     if batch is not None:
         warnings.append(f"exported with a fixed batch size of {batch} (dynamic batch needs "
                         "TensorList ops that LiteRT builtins lack); run one sample at a time")
     if flex_ops:
         warnings.append(f"needs the Flex delegate for {', '.join(flex_ops)}")
+    if dynamic:
+        shapes = ", ".join(f"{k}{fmt_shape(v)}" for k, v in dynamic.items())
+        warnings.append(f"dynamic dimensions ({shapes}): resize the interpreter's inputs "
+                        "to the data's shape before allocate_tensors()")
+    recurrent = None if unroll is None else ("unrolled" if unroll else "loop")
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           warnings=warnings,
                           details={"fixed_batch": batch, "flex_ops": flex_ops,
-                                   "needs_flex_delegate": bool(flex_ops)})
+                                   "needs_flex_delegate": bool(flex_ops),
+                                   "dynamic_inputs": dynamic, "recurrent_layers": recurrent})
 
 
-# ----------------------------------------------------------------------------- reading
-
-
-def _model(data: bytes):
-    from ai_edge_litert import schema_py_generated as schema
-
-    try:
-        return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
-    except Exception as e:
-        raise ModelFileError(f"not a TFLite flatbuffer ({e})") from None
-
-
-def _op_names(data: bytes) -> list[str]:
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = _model(data)
-    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    names = []
-    for sub in model.subgraphs or []:
-        for op in sub.operators or []:
-            oc = model.operatorCodes[op.opcodeIndex]
-            code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
-            if code == schema.BuiltinOperator.CUSTOM:
-                names.append(to_text(oc.customCode))
-            else:
-                names.append(codes.get(code, str(code)))
-    return names
-
-
-_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
-           6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128",
-           12: "uint64", 13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4",
-           18: "bfloat16", 19: "int2", 20: "uint4", 21: "float8_e4m3fn", 22: "float8_e5m2"}
-
-
-def describe(path: str | Path, nodes: bool = True) -> Description:
-    """Signatures, every tensor (shape, dtype, quantization) and the op list; no TensorFlow."""
-    data = Path(path).read_bytes()
-    try:
-        model = _model(data)
-    except ModelFileError as e:
-        raise ModelFileError(f"{path}: {e}; pass a .tflite file written by a TFLite "
-                             "converter") from None
-    subgraphs = model.subgraphs or []
-    main = subgraphs[0] if subgraphs else None
-
-    name = to_text
-
-    def tensor_info(sub: Any, idx: int, key: str | None = None) -> TensorInfo:
-        t = sub.tensors[idx]
-        sig = [int(d) for d in t.shapeSignature] if t.shapeSignature is not None else []
-        plain = [int(d) for d in t.shape] if t.shape is not None else []
-        shape = [None if d < 0 else d for d in (sig or plain)]
-        extra: dict[str, Any] = {"tensor": name(t.name), "index": idx}
-        q = t.quantization
-        if q is not None and q.scale is not None and len(q.scale) and q.zeroPoint is not None:
-            extra["quantization"] = {"scale": [float(s) for s in q.scale],
-                                     "zero_point": [int(z) for z in q.zeroPoint]}
-        return TensorInfo(key or name(t.name), shape, _DTYPES.get(t.type, str(t.type)), extra)
-
-    sigs = {}
-    inputs: list[TensorInfo] = []
-    outputs: list[TensorInfo] = []
-    for sd in model.signatureDefs or []:
-        sub = subgraphs[sd.subgraphIndex]
-        ins = [tensor_info(sub, m.tensorIndex, name(m.name)) for m in sd.inputs or []]
-        outs = [tensor_info(sub, m.tensorIndex, name(m.name)) for m in sd.outputs or []]
-        key = name(sd.signatureKey)
-        sigs[key] = {"inputs": [t.to_dict() for t in ins], "outputs": [t.to_dict() for t in outs]}
-        if not inputs or key == "serving_default":
-            inputs, outputs = ins, outs
-    if not sigs and main is not None:
-        inputs = [tensor_info(main, i) for i in main.inputs]
-        outputs = [tensor_info(main, i) for i in main.outputs]
-    op_names = _op_names(data)
-    node_list = []
-    tensors = []
-    if main is not None:
-        for i, op in enumerate(main.operators or []):
-            outs = [name(main.tensors[j].name) for j in op.outputs if j >= 0]
-            ins = [name(main.tensors[j].name) for j in op.inputs if j >= 0]
-            node_list.append(NodeInfo(outs[0] if outs else f"op_{i}", op_names[i], ins))
-        tensors = [tensor_info(main, i).to_dict() for i in range(len(main.tensors or []))]
-    flex = sorted({o for o in op_names if o.startswith("Flex")})
-    return Description(NAME, str(path), inputs, outputs, node_list if nodes else [], {
-        "signatures": sigs, "tensors": tensors if nodes else [], "flex_ops": flex,
-        "subgraphs": len(subgraphs), "version": model.version,
-    })
+def _litert_error(path: str, e: BaseException) -> ModelFileError:
+    text = one_line(e, with_type=False)
+    if "Select TensorFlow op" in str(e) or "Flex delegate" in str(e):
+        ops = ", ".join(describe(path, nodes=False).details.get("flex_ops") or ["Flex ops"])
+        return ModelFileError(f"{path}: needs the Flex delegate for {ops}, which this "
+                              "LiteRT does not include: it cannot run here (link "
+                              "tensorflow-lite-select-tf-ops where you deploy it)")
+    return ModelFileError(f"{path}: LiteRT cannot open it ({text})")
 
 
 class TFLiteRunner(Runner):
@@ -214,15 +195,23 @@ class TFLiteRunner(Runner):
         try:
             with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
                 self._interp = Interpreter(model_path=path)
+        except Exception as e:
+            raise _litert_error(path, e) from None
+        desc = describe(path, nodes=False)
+        try:
+            with native_stderr_silenced():
                 self._interp.allocate_tensors()
         except Exception as e:
-            raise ModelFileError(f"{path}: LiteRT cannot open it ({_short(e)})") from None
-        desc = describe(path, nodes=False)
+            # unknown spatial dimensions sit at 1 until the first feed: kernels may refuse
+            # that size (XNNPack "failed to reshape"); the signature runner resizes every
+            # input to the fed shape and allocates again before each run
+            if not any(t.shape and None in t.shape[1:] for t in desc.inputs):
+                raise _litert_error(path, e) from None
+            log.debug("%s: allocation deferred to the first run (%s)", path, e)
         super().__init__(path, [TensorInfo(t.name, t.shape, t.dtype) for t in desc.inputs],
                          [TensorInfo(t.name, t.shape, t.dtype) for t in desc.outputs])
         sigs = self._interp.get_signature_list()
         self._key = "serving_default" if "serving_default" in sigs else next(iter(sigs), None)
-        self._static = {t.name: t.extra for t in desc.inputs}
         self._fixed = None
         for t in desc.inputs:
             if t.shape and t.shape[0] is not None:
@@ -250,7 +239,11 @@ class TFLiteRunner(Runner):
                 parts.append({k: v[:real] for k, v in self.run_impl(chunk).items()})
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         runner = self._interp.get_signature_runner(self._key)
-        out = runner(**{k: np.ascontiguousarray(v) for k, v in feeds.items()})
+        try:
+            # resizes each input to the fed shape and re-allocates when it changed
+            out = runner(**{k: np.ascontiguousarray(v) for k, v in feeds.items()})
+        except RuntimeError as e:
+            raise _litert_error(self.path, e) from None
         return {k: np.array(v) for k, v in out.items()}
 
 

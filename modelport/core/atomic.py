@@ -1,8 +1,8 @@
 """Write artifacts so that a final name only ever holds a complete artifact.
 
-Each artifact is written to a hidden temporary sibling (``.NAME.partial-XXXX``) and renamed
-into place when complete; a killed run leaves only such siblings, which the next run in the
-same directory removes.
+Each artifact is written to a hidden temporary sibling, or built and checked in a hidden
+staging directory (both named ``.NAME.partial-XXXX``), and renamed into place when complete;
+a killed run leaves only such siblings, which the next run in the same directory removes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "clean_partials", "sha256_of", "size_of"]
+__all__ = ["atomic_path", "staging_dir", "publish", "remove", "clean_partials", "sha256_of",
+           "size_of"]
 
 PARTIAL_MARK = ".partial-"
 
@@ -37,21 +38,44 @@ def atomic_path(dest: Path, directory: bool = False) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"writer produced nothing at {tmp}")
-        _fsync(tmp)
-        if directory:
-            # a directory cannot be replaced atomically: move the old one aside first
-            old = None
-            if dest.exists():
-                old = dest.parent / f".{dest.name}{PARTIAL_MARK}old-{os.getpid()}"
-                os.replace(dest, old)
-            os.replace(tmp, dest)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        publish(tmp, dest)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
+        remove(tmp)
+
+
+def staging_dir(directory: Path, name: str) -> Path:
+    """A new hidden directory inside ``directory`` to build ``name`` in before it is
+    checked and published (``.NAME.partial-XXXX``; ``clean_partials`` removes it after a
+    kill)."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{name}{PARTIAL_MARK}", dir=directory))
+
+
+def publish(src: Path, dest: Path) -> None:
+    """Move the complete file or directory ``src`` to ``dest`` (same filesystem), replacing
+    what ``dest`` held; ``dest`` never names a half-written artifact."""
+    src, dest = Path(src), Path(dest)
+    _fsync(src)
+    if src.is_dir() or dest.is_dir():
+        # a directory cannot be replaced atomically: move the old one aside first
+        old = None
+        if dest.exists():
+            old = dest.parent / f".{dest.name}{PARTIAL_MARK}old-{os.getpid()}"
+            os.replace(dest, old)
+        os.replace(src, dest)
+        if old is not None:
+            remove(old)
+    else:
+        os.replace(src, dest)
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a directory tree if it exists."""
+    p = Path(path)
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:
@@ -69,7 +93,7 @@ def clean_partials(directory: Path) -> list[Path]:
         return removed
     for p in d.iterdir():
         if p.name.startswith(".") and PARTIAL_MARK in p.name:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            remove(p)
             removed.append(p)
     return removed
 

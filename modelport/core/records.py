@@ -63,7 +63,13 @@ class Description:
 
 @dataclass
 class ArtifactRecord:
-    """One converted artifact, as the manifest records it."""
+    """One converted artifact, as the manifest records it.
+
+    ``route`` is the conversion route that made it, ``routes`` every route tried in order
+    (``{"name", "description", "outcome", "reason"}``) and ``check`` the comparison with
+    the Keras model before it took its final name (``{"status": "passed" | "failed" |
+    "skipped" | "unchecked", ...figures}``).
+    """
 
     format: str
     path: str
@@ -77,6 +83,14 @@ class ArtifactRecord:
     seconds: float = 0.0
     ok: bool = True
     error: str = ""
+    route: str = ""
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    check: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unverified(self) -> bool:
+        """Converted, but it does not match the Keras model (kept aside, not published)."""
+        return self.check.get("status") == "failed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +106,9 @@ class ArtifactRecord:
             "layout": dict(self.layout),
             "warnings": list(self.warnings),
             "details": dict(self.details),
+            "route": self.route,
+            "routes": [dict(r) for r in self.routes],
+            "check": dict(self.check),
         }
 
     @classmethod
@@ -103,7 +120,8 @@ class ArtifactRecord:
             layout=dict(d.get("layout") or {}),
             warnings=list(d.get("warnings") or []), details=dict(d.get("details") or {}),
             sha256=d.get("sha256", ""), size=d.get("size", 0), seconds=d.get("seconds", 0.0),
-            ok=d.get("ok", True), error=d.get("error", ""),
+            ok=d.get("ok", True), error=d.get("error", ""), route=d.get("route", ""),
+            routes=[dict(r) for r in d.get("routes") or []], check=dict(d.get("check") or {}),
         )
 
 

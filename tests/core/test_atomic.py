@@ -136,3 +136,24 @@ def test_sigkill_at_several_moments_leaves_only_complete_artifacts(small_model, 
     # the kill must really have hit mid-write, or the test proved nothing; the other
     # moments fall where they fall (a .pb or .tflite is written in milliseconds)
     assert caught >= 1  # the SavedModel directory takes long enough to be caught every time
+
+
+def test_publish_moves_complete_files_and_directories(tmp_path):
+    from modelport.core.atomic import publish, staging_dir
+
+    stage = staging_dir(tmp_path, "m.onnx")
+    assert stage.parent == tmp_path and stage.name.startswith(f".m.onnx{PARTIAL_MARK}")
+    (stage / "m.onnx").write_text("new")
+    (tmp_path / "m.onnx").write_text("old")
+    publish(stage / "m.onnx", tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").read_text() == "new"
+    built = staging_dir(tmp_path, "m.savedmodel") / "m.savedmodel"
+    built.mkdir()
+    (built / "saved_model.pb").write_text("2")
+    (tmp_path / "m.savedmodel").mkdir()
+    (tmp_path / "m.savedmodel" / "stale").write_text("1")
+    publish(built, tmp_path / "m.savedmodel")
+    assert sorted(p.name for p in (tmp_path / "m.savedmodel").iterdir()) == ["saved_model.pb"]
+    # the emptied staging directories are leftovers the next run removes
+    assert len(clean_partials(tmp_path)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.savedmodel"]

@@ -1,4 +1,6 @@
-"""``convert``: load once, trace once, write every requested artifact and the manifest."""
+"""``convert``: load once, trace once, then for every requested format try its routes in
+order until one writes an artifact that matches the Keras model (``routes.py``, checked by
+``check.py``), and write the manifest."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modelport import converters
-from modelport.core.atomic import clean_partials, sha256_of, size_of
-from modelport.core.errors import ModelportError
+from modelport.conversion.check import CheckOptions, QuickCheck
+from modelport.conversion.routes import produce
+from modelport.core.atomic import clean_partials, sha256_of
 from modelport.core.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
 from modelport.core.records import ArtifactRecord, ConvertOptions
-from modelport.core.text import one_line
 from modelport.loading.source import SourceModel, load
 
-__all__ = ["convert"]
+__all__ = ["convert", "CheckOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ def convert(
     opset: int = 17,
     progress: Progress | None = None,
     architecture: str | os.PathLike[str] | None = None,
+    check: bool | CheckOptions = True,
 ) -> Manifest:
-    """Port a Keras model file to the requested formats.
+    """Port a Keras model file to the requested formats, checking every artifact.
 
     Args:
         model: path to a ``.h5``/``.keras`` file, or an already loaded ``SourceModel``.
@@ -46,16 +49,21 @@ def convert(
         opset: ONNX opset.
         progress: called with ``(format, "start"|"done"|"failed", record)``.
         architecture: for a weights-only ``.h5``: ``FILE.json`` or ``module:function``.
+        check: compare each candidate with the Keras model before it takes its final name
+            (``True``: 2 seeded samples and the layout probe; a ``CheckOptions`` to choose;
+            ``False``: skip, and the manifest says the artifacts are unchecked).
 
     Returns:
-        The manifest; ``manifest.ok`` is False when any format failed (the others are
-        still written).
+        The manifest; ``manifest.ok`` is False when any format failed to convert or no
+        route of it matched the Keras model (``record.unverified``); the others are still
+        written.
 
     Raises:
         ModelportError: the model cannot be loaded (nothing is written then).
     """
     names = converters.parse_formats(formats)
     options = ConvertOptions(opset=opset, allow_flex=allow_flex)
+    plan = CheckOptions() if check is True else (check or None)
     t0 = time.monotonic()
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda,
@@ -75,30 +83,26 @@ def convert(
             "embedding_vocab": dict(source.embedding_vocab),
             "load_seconds": round(load_seconds, 3),
         },
-        options={"formats": names, "trust_lambda": trust_lambda, **options.to_dict()},
+        options={"formats": names, "trust_lambda": trust_lambda, **options.to_dict(),
+                 "check": plan is not None,
+                 **({"check_samples": plan.samples, "check_seed": plan.seed} if plan else {})},
         versions=tool_versions(),
         warnings=list(source.warnings),
         determinism=converters.determinism(),
     )
+    checker = QuickCheck(source, plan) if plan is not None else None
     serving = source.serving
     for name in names:
         module = converters.get(name)
-        dest = converters.artifact_path(out, source.stem, name)
         if progress:
             progress(name, "start", None)
         start = time.monotonic()
-        try:
-            record = module.convert(source, serving, dest, options)
-            record.sha256 = sha256_of(dest)
-            record.size = size_of(dest)
-        except Exception as e:  # one format failing must not stop the others
-            log.debug("%s conversion failed", name, exc_info=True)
-            msg = one_line(e, 500, with_type=not isinstance(e, ModelportError))
-            record = ArtifactRecord(name, str(dest), [], [], ok=False, error=msg)
+        record = produce(module, source, serving, options, out, checker)
         record.seconds = time.monotonic() - start
-        record.path = os.path.relpath(dest, out)
         manifest.artifacts.append(record)
         if progress:
             progress(name, "done" if record.ok else "failed", record)
+    if checker is not None:
+        manifest.warnings += checker.warnings
     manifest.write(out / f"{source.stem}{MANIFEST_SUFFIX}")
     return manifest

@@ -1,0 +1,174 @@
+"""Routes to an artifact: each candidate is written in a hidden staging directory inside
+the output directory (``.NAME.partial-XXXX``, removed by ``clean_partials`` after a kill),
+checked there, and only then moved to its final name with its companion files. A format
+whose every candidate differs from the Keras model leaves nothing under its final name: the
+last candidate is kept aside as ``<stem>.unverified<suffix>`` for debugging."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelport import converters
+from modelport.converters.base import FormatModule, Route
+from modelport.core.atomic import publish, remove, sha256_of, size_of, staging_dir
+from modelport.core.errors import ModelportError
+from modelport.core.records import ArtifactRecord, ConvertOptions
+from modelport.core.text import one_line
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport.conversion.check import QuickCheck
+    from modelport.loading.serving import Serving
+    from modelport.loading.source import SourceModel
+
+__all__ = ["produce", "UNVERIFIED"]
+
+log = logging.getLogger(__name__)
+
+UNVERIFIED = ".unverified"
+
+
+def _attempt(name: str, description: str, outcome: str, reason: str = "",
+             seconds: float = 0.0) -> dict:
+    """One entry of the manifest's ``routes``: how a route fared and why."""
+    return {"name": name, "description": description, "outcome": outcome, "reason": reason,
+            "seconds": round(seconds, 3)}
+
+
+def produce(module: FormatModule, source: SourceModel, serving: Serving,
+            options: ConvertOptions, out: Path, checker: QuickCheck | None) -> ArtifactRecord:
+    """Try the format's routes in order; publish the first candidate that converts and
+    passes the check (``checker``; ``None`` skips it). Returns the record (``ok=False``
+    when no route did)."""
+    final = converters.artifact_path(out, source.stem, module.NAME)
+    tried: list[dict] = []
+    try:
+        routes = module.routes(source, serving, options)
+    except Exception as e:  # a format that cannot even list its routes fails alone
+        log.debug("%s routes failed", module.NAME, exc_info=True)
+        routes = []
+        tried.append(_attempt("routes", "listing the routes", "conversion failed",
+                              one_line(e, 500, with_type=not isinstance(e, ModelportError))))
+    last: tuple[Path, ArtifactRecord, Route] | None = None  # the last failed candidate
+    try:
+        for route in routes:
+            path = staging_dir(out, final.name) / final.name
+            record, attempt = _candidate(module.NAME, route, path, checker)
+            tried.append(attempt)
+            if record is None:
+                continue
+            if record.unverified:
+                if last is not None:
+                    remove(last[0].parent)
+                last = (path, record, route)
+                continue
+            _place(module, path, final, record, out)
+            remove(path.parent)
+            _discard(module, _aside(out, source.stem, module), keep=final)
+            record.route, record.routes = route.name, tried
+            return record
+        return _give_up(module, final, out, source.stem, tried, last)
+    finally:
+        if last is not None:
+            remove(last[0].parent)
+
+
+def _candidate(fmt: str, route: Route, path: Path,
+               checker: QuickCheck | None) -> tuple[ArtifactRecord | None, dict]:
+    """Write one route's candidate at ``path`` (inside its staging directory) and check
+    it there; returns its record (``None`` when it did not convert; its staging directory
+    is then gone) and the manifest's entry for the attempt."""
+    t0 = time.monotonic()
+    try:
+        record = route.write(path)
+        if not path.exists():
+            raise RuntimeError("the route wrote nothing")
+    except Exception as e:  # any route failing must not stop the next one
+        log.debug("%s route %s failed", fmt, route.name, exc_info=True)
+        remove(path.parent)
+        msg = one_line(e, 500, with_type=not isinstance(e, ModelportError))
+        return None, _attempt(route.name, route.description, "conversion failed", msg,
+                              time.monotonic() - t0)
+    except BaseException:
+        remove(path.parent)
+        raise
+    try:
+        record.check = checker.check(fmt, path, record) if checker else \
+            {"status": "skipped", "reason": "--no-check"}
+    except BaseException:
+        remove(path.parent)
+        raise
+    if record.unverified:
+        return record, _attempt(route.name, route.description, "check failed",
+                                record.check["summary"], time.monotonic() - t0)
+    return record, _attempt(route.name, route.description, "used", "", time.monotonic() - t0)
+
+
+def _aside(out: Path, stem: str, module: FormatModule) -> Path:
+    return out / f"{stem}{UNVERIFIED}{module.SUFFIX}"
+
+
+def _give_up(module: FormatModule, final: Path, out: Path, stem: str, tried: list[dict],
+             last: tuple[Path, ArtifactRecord, Route] | None) -> ArtifactRecord:
+    """No route gave a good artifact: nothing under the final name (an older artifact
+    there is removed too); the last candidate that converted is kept aside."""
+    _discard(module, final)
+    reasons = _dedupe([(t["name"], t["reason"]) for t in tried])
+    if last is None:
+        return ArtifactRecord(module.NAME, os.path.relpath(final, out), [], [], ok=False,
+                              error=f"every route failed ({reasons})", routes=tried)
+    path, record, route = last
+    aside = _aside(out, stem, module)
+    _discard(module, aside)
+    _place(module, path, aside, record, out)
+    record.path = os.path.relpath(final, out)
+    record.details["unverified"] = aside.name
+    record.ok, record.route, record.routes = False, route.name, tried
+    record.error = (f"no route's artifact matched the Keras model ({reasons}); kept aside "
+                    f"as {aside.name}")
+    return record
+
+
+def _dedupe(items: list[tuple[str, str]]) -> str:
+    """``"a: why | b: same as a"``: routes failing for the same reason are not repeated."""
+    seen: dict[str, str] = {}
+    parts = []
+    for name, reason in items:
+        if reason in seen:
+            parts.append(f"{name}: same as {seen[reason]}")
+        else:
+            seen[reason] = name
+            parts.append(f"{name}: {reason}")
+    return " | ".join(parts)
+
+
+def _place(module: FormatModule, staged: Path, dest: Path, record: ArtifactRecord,
+           out: Path) -> None:
+    """Move a checked candidate and its companion files to ``dest``; companions first, so
+    the artifact never names a file that is not there yet. Companions of the artifact it
+    replaces that it no longer uses are removed."""
+    old = set(module.companions(dest)) if dest.exists() else set()
+    new = []
+    for c in module.companions(staged):
+        publish(c, dest.parent / c.name)
+        new.append((dest.parent / c.name).resolve())
+    publish(staged, dest)
+    for stale in old - set(new):
+        remove(stale)
+    record.path = os.path.relpath(dest, out)
+    record.sha256 = sha256_of(dest)
+    record.size = size_of(dest) + sum(size_of(c) for c in new)
+
+
+def _discard(module: FormatModule, path: Path, keep: Path | None = None) -> None:
+    """Remove an artifact and the companions only it uses."""
+    if not path.exists():
+        return
+    shared = set(module.companions(keep)) if keep is not None and keep.exists() else set()
+    for c in module.companions(path):
+        if c not in shared:
+            remove(c)
+    remove(path)
