@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelport.converters.base import Route, Runner, source_tensors
-from modelport.converters.onnx_ops import tf2onnx_handlers
+from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
     ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
@@ -162,7 +162,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
 
     from modelport.converters.frozen_pb import frozen_graph_def
 
-    gd = frozen_graph_def(serving)
+    gd = inlinable(frozen_graph_def(serving))
     tf_in = [f"{n}:0" for n in source.input_names]
     tf_out = [f"{n}:0" for n in source.output_names]
     # tf2onnx names generated tensors from a process-wide counter; start it fresh so the

@@ -4,8 +4,9 @@ Converted from a SavedModel (never from a concrete function over a Keras 3 model
 silently drop the weights). The routes, in order: builtin ops with a dynamic batch; batch
 size 1 (TensorList ops lower to builtins only for a fixed batch); for models with recurrent
 layers, those layers traced as plain ops, as a loop at batch 1 and then unrolled over their
-time steps (the fused LSTM kernel keeps its state between calls, see ``recurrent.py``); and
-with ``allow_flex``, Flex (Select TF) ops.
+time steps (the fused LSTM kernel keeps its state between calls, see ``recurrent.py``); the
+frozen graph through TensorFlow's graph converter (its importer keeps static shapes the
+SavedModel importer loses); and with ``allow_flex``, Flex (Select TF) ops.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from modelport.converters.base import Route, Runner, source_tensors
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
 from modelport.converters.tflite_flatbuffer import (
-    describe as describe_flatbuffer, op_names, read_model, variable_tensors,
+    describe as describe_flatbuffer, op_names, read_model, variable_tensors, with_signature,
 )
 from modelport.core.errors import ConversionError, ModelFileError
 from modelport.core.quiet import native_stderr_silenced
@@ -82,6 +83,10 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
                   "RNN kernel; builtin ops, dynamic batch",
                   _writer(source, None, None, unroll=True, hint=hint)),
         ]
+    found.append(Route(
+        "frozen-graph", "the frozen GraphDef through TensorFlow's graph importer, which keeps "
+        "static shapes a SavedModel import can lose (e.g. channels after an upsampling of "
+        "unknown size); builtin ops, dynamic batch", _frozen_writer(source, serving, hint)))
     if options.allow_flex:
         found.append(Route(
             "flex", "builtin and Flex (Select TF) ops, dynamic batch"
@@ -127,6 +132,51 @@ def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
     return write
 
 
+def _frozen_writer(source: SourceModel, serving: Serving,
+                   hint: bool) -> Callable[[Path], ArtifactRecord]:
+    """The route through ``tf.compat.v1``'s frozen-graph converter: its importer runs
+    TensorFlow's own shape inference over the graph (constant-folding computed shapes),
+    where the SavedModel importer leaves e.g. ``Reshape(x, concat(shape(x)[:3], [16]))``
+    fully unknown and the next convolution cannot be lowered. It writes no signature; the
+    Keras names are added as one."""
+
+    def write(dest: Path) -> ArtifactRecord:
+        import tensorflow as tf
+
+        from modelport.converters.frozen_pb import frozen_graph_def
+
+        with tempfile.TemporaryDirectory(prefix="modelport-tflite-") as tmp:
+            graph = Path(tmp) / "frozen.pb"
+            graph.write_bytes(frozen_graph_def(serving).SerializeToString())
+            shapes = {t.name: [None if not isinstance(d, int) else d for d in t.shape or []]
+                      for t in source.inputs}
+            for shape in shapes.values():
+                if shape:
+                    shape[0] = None
+            converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+                str(graph), source.input_names, source.output_names, input_shapes=shapes)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            data = _run_converter(converter, None, False, hint)
+        data = with_signature(data, source.input_names, source.output_names)
+        model = read_model(data)
+        dest.write_bytes(data)
+        return _record(source, dest, model, None, None)
+
+    return write
+
+
+def _run_converter(converter: Any, batch: int | None, flex: bool, hint: bool) -> bytes:
+    try:
+        if log.isEnabledFor(logging.DEBUG):
+            return converter.convert()
+        # the MLIR converter prints its diagnostics natively; the exception keeps them
+        with native_stderr_silenced():
+            return converter.convert()
+    except Exception as e:  # the MLIR converter raises several types
+        log.debug("tflite conversion (batch=%s, flex=%s) failed", batch, flex, exc_info=True)
+        raise ConversionError(explain_conversion_error(e, flex, hint)) from e
+
+
 def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) -> bytes:
     import tensorflow as tf
 
@@ -141,16 +191,7 @@ def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) 
             ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
             converter._experimental_lower_tensor_list_ops = False
         converter.target_spec.supported_ops = ops
-        try:
-            if log.isEnabledFor(logging.DEBUG):
-                return converter.convert()
-            # the MLIR converter prints its diagnostics natively; the exception keeps them
-            with native_stderr_silenced():
-                return converter.convert()
-        except Exception as e:  # the MLIR converter raises several types
-            log.debug("tflite conversion (batch=%s, flex=%s) failed", batch, flex,
-                      exc_info=True)
-            raise ConversionError(explain_conversion_error(e, flex, hint)) from e
+        return _run_converter(converter, batch, flex, hint)
 
 
 def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,

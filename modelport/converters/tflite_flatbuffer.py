@@ -11,7 +11,8 @@ from modelport.core.errors import ModelFileError
 from modelport.core.records import Description, NodeInfo, TensorInfo
 from modelport.core.text import to_text
 
-__all__ = ["read_model", "op_names", "variable_tensors", "describe"]
+__all__ = ["read_model", "op_names", "variable_tensors", "describe", "with_signature"]
+
 
 def read_model(data: bytes) -> Any:
     """The flatbuffer as the schema's object tree.
@@ -113,3 +114,40 @@ def variable_tensors(model: Any) -> list[str]:
     (the fused LSTM kernel's hidden and cell state)."""
     return [to_text(t.name) for sub in model.subgraphs or [] for t in sub.tensors or []
             if t.isVariable]
+
+
+def with_signature(data: bytes, inputs: list[str], outputs: list[str],
+                   key: str = "serving_default") -> bytes:
+    """``data`` with a signature ``key`` whose inputs and outputs are the main subgraph's
+    I/O tensors of those names (TensorFlow's graph converter writes none).
+
+    Raises:
+        ModelFileError: a named tensor is not an input or output of the main subgraph.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = read_model(data)
+    main = model.subgraphs[0]
+
+    def tensor_map(names: list[str], indices: Any, what: str) -> list[Any]:
+        by_name = {to_text(main.tensors[i].name).split(":")[0]: i for i in indices}
+        maps = []
+        for name in names:
+            if name not in by_name:
+                raise ModelFileError(f"the flatbuffer has no {what} named {name!r} "
+                                     f"(it has {sorted(by_name)})")
+            entry = schema.TensorMapT()
+            entry.name, entry.tensorIndex = name, by_name[name]
+            maps.append(entry)
+        return maps
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey = key
+    sig.subgraphIndex = 0
+    sig.inputs = tensor_map(inputs, main.inputs, "input")
+    sig.outputs = tensor_map(outputs, main.outputs, "output")
+    model.signatureDefs = [sig]
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

@@ -35,6 +35,38 @@ def test_fully_convolutional_model_runs_at_any_size(tmp_path):
                                    rtol=1e-3, err_msg=str(size))
 
 
+def test_shapes_the_savedmodel_import_loses_go_through_the_graph_converter(tmp_path):
+    """After an UpSampling2D of unknown size, Keras 3's traced ``repeat`` reshapes by a
+    computed shape: the SavedModel importer loses the channel count and the next
+    convolution cannot be lowered to a builtin; TensorFlow's graph importer keeps it."""
+    import keras
+
+    keras.utils.set_random_seed(9)
+    inp = keras.Input((None, None, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.UpSampling2D()(x)
+    x = keras.layers.Concatenate()([x, keras.layers.Conv2D(8, 1)(inp)])
+    model = keras.Model(inp, keras.layers.Conv2D(2, 3, padding="same", name="mask")(x))
+    path = tmp_path / "unet.keras"
+    model.save(path)
+
+    record = convert(path, tmp_path / "out", formats="tflite").artifact("tflite")
+    assert record.ok, record.error
+    assert record.route == "frozen-graph" and record.check["status"] == "passed"
+    failed = [r for r in record.routes if r["outcome"] == "conversion failed"]
+    assert failed and all("Conv2D" in r["reason"] for r in failed)
+    runner = converters.get("tflite").load(tmp_path / "out" / record.path)
+    assert [t.name for t in runner.inputs] == ["image"]  # the Keras names, as a signature
+    assert [t.name for t in runner.outputs] == ["mask"]
+    for size in ((2, 16, 24), (1, 8, 12)):
+        x = np.random.default_rng(size[1]).standard_normal(size + (3,)).astype("float32")
+        want = model.predict(x, verbose=0)
+        assert float(np.std(want)) > 1e-2
+        np.testing.assert_allclose(runner.run({"image": x})["mask"], want, atol=1e-4,
+                                   rtol=1e-3, err_msg=str(size))
+
+
 @pytest.fixture(scope="module")
 def conv3d_file(tmp_path_factory):
     import keras

@@ -104,12 +104,14 @@ def test_each_tflite_route_of_an_lstm(name, tmp_path):
 
     source = load(_save(name, tmp_path))
     routes = {r.name: r for r in tflite.routes(source, source.serving, ConvertOptions())}
-    assert list(routes) == ["builtins", "builtins-batch1", "loop-batch1", "unrolled"]
+    assert list(routes) == ["builtins", "builtins-batch1", "loop-batch1", "unrolled",
+                            "frozen-graph"]
     expected = {  # route -> the reason it must refuse, or whether its batch is dynamic
         "builtins": "lower to builtins only with a fixed batch size",
         "builtins-batch1": "keeps state between calls",
         "loop-batch1": False,
         "unrolled": True if name == "tf_keras_lstm" else "unroll",
+        "frozen-graph": "lower to builtins only with a fixed batch size",
     }
     for route_name, want in expected.items():
         dest = tmp_path / f"{route_name}.tflite"
