@@ -86,6 +86,18 @@ def test_windows_bytecode_unreadable_for_every_version_is_recovered(version, nam
         np.testing.assert_allclose(np.asarray(fn(PAIR[0])), PAIR[0] / 127.5 - 1.0, rtol=1e-6)
 
 
+def test_inspect_plan_says_the_bytecode_was_saved_on_windows():
+    from pathlib import Path
+
+    from modelport.loading.legacy.upgrade import plan
+    from modelport.loading.raw import RawModel
+
+    raw = RawModel(Path("m.h5"), "h5", _config(WINDOWS_SAMPLES["3.7"]["siamese"]), "2.2.4",
+                   "tensorflow")
+    (lam,) = plan(raw).lambdas
+    assert lam["status"] == "recovered" and "saved_on_windows" in lam and "random" not in lam
+
+
 @pytest.mark.parametrize("version", sorted(SAMPLES))
 def test_bytecode_not_saved_on_windows_is_read_as_it_is(version):
     info, _ = _recovered(SAMPLES[version]["arith"])
@@ -143,9 +155,13 @@ def _vae(path):
 
 
 def test_vae_sampling_lambda_loads_draws_fresh_samples_and_says_it_is_stochastic(tmp_path):
+    from modelport.loading.legacy.upgrade import plan
+    from modelport.loading.modelfile import read_model_file
     from modelport.loading.source import load
 
     model = _vae(tmp_path / "vae.h5")
+    (planned,) = plan(read_model_file(tmp_path / "vae.h5")).lambdas  # what inspect shows
+    assert planned["random"] == "keras.backend.random_normal"
     src = load(tmp_path / "vae.h5")
     (lam,) = src.lambdas
     assert lam["rebuilt_from"] == "recovered"
