@@ -224,7 +224,10 @@ def keras_owned_classes(names: Any, framework: str) -> dict[str, type]:
                     "keras" if framework == "keras3" else "tf_keras"):
                 found[name] = cls
         elif tables is not None and name not in tables.layers and name in tables.owned \
-                and tables.registered(name) is None:
+                and tables.registered(name) is None \
+                and hasattr(tables.owned[name], "add_weight"):
+            # a layer (Applications'); a bare operation name is only trusted where Keras 3
+            # wrote it, which keras3_h5 names by module
             found[name] = tables.owned[name]
     return found
 
