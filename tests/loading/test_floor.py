@@ -135,3 +135,19 @@ def test_every_class_of_its_author_is_named_at_once_top_level_model_included(tmp
     with pytest.raises(MissingCustomObjectsError) as err:
         load(tmp_path / "authors.keras")
     assert set(err.value.names) == {"CTCModel", "L1Dist", "SelfAttention"}
+
+
+def test_tf_keras_applications_layer_loads_where_stock_tf_keras_does_not(tmp_path):
+    import tf_keras
+    from tf_keras.src.applications.convnext import LayerScale
+
+    tf_keras.utils.set_random_seed(5)
+    inp = tf_keras.Input((4,), name="x")
+    y = LayerScale(0.5, 3, name="scale")(tf_keras.layers.Dense(3, name="dense")(inp))
+    model = tf_keras.Model(inp, y)
+    model.save(tmp_path / "convnext_part.h5", save_format="h5")
+    with pytest.raises(ValueError, match="Unknown layer: 'LayerScale'"):
+        tf_keras.models.load_model(tmp_path / "convnext_part.h5")  # stock tf_keras
+    src = load(tmp_path / "convnext_part.h5")
+    assert src.framework == "tf_keras"
+    _same(src, model, {"x": np.random.default_rng(2).normal(size=(3, 4)).astype("float32")})
