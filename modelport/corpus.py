@@ -79,6 +79,10 @@ def _summary(source: Any) -> list[str]:
         notes.append(f"{len(recovered)} Lambda(s) recovered from bytecode")
     if any(w.startswith("backend:") for w in source.warnings):
         notes.append("Theano assumed (dim_ordering='th')")
+    if any(w.startswith("stochastic:") for w in source.warnings):
+        notes.append("stochastic (a Lambda draws random numbers)")
+    if any("saved on Windows" in w for w in source.warnings):
+        notes.append("Lambda bytecode saved on Windows, restored")
     return notes
 
 

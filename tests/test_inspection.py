@@ -353,21 +353,40 @@ def test_keras2_h5_from_tf_keras(tmp_path, capsys):
     assert {"sqrt", "abs"} <= set(lam["uses"])
 
 
-def test_builtin_class_list_covers_keras_and_tf_keras():
-    import inspect as pyinspect
-
+def test_keras3_h5_operations_and_application_layers_are_not_custom(tmp_path, capsys):
     import keras
-    import tf_keras
+    from keras.src.applications.convnext import LayerScale
 
-    from modelport.loading.describe import BUILTIN_CLASSES
+    class Mine(keras.layers.Layer):
+        def call(self, x):
+            return x
 
-    missing = []
-    for module in (keras.layers, tf_keras.layers):
-        for attr in dir(module):
-            obj = getattr(module, attr)
-            if pyinspect.isclass(obj) and attr not in BUILTIN_CLASSES:
-                missing.append(f"{module.__name__}.{attr}")
-    assert not missing, f"add to keras_describe.BUILTIN_CLASSES: {missing}"
+    ids = keras.Input((5,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(9, 4, mask_zero=True)(ids)  # a NotEqual operation node
+    x = LayerScale(0.5, 4, name="scale")(keras.layers.GlobalAveragePooling1D()(x))
+    y = Mine(name="mine")(x + 1.0)  # an Add operation node
+    keras.Model(ids, y).save(tmp_path / "k3.h5")
+    d = printed(capsys, tmp_path / "k3.h5")
+    ops = {n["op"] for n in d["nodes"]}
+    assert {"NotEqual", "Add", "LayerScale"} <= ops
+    assert [(c["class"], c["layers"]) for c in d["custom_classes"]] == [("Mine", ["mine"])]
+
+
+def test_old_names_of_keras_layers_are_not_custom(tmp_path, capsys):
+    import h5py
+
+    config = {"class_name": "Sequential", "config": [
+        {"class_name": "Convolution2D", "config": {
+            "name": "conv", "nb_filter": 2, "nb_row": 3, "nb_col": 3, "border_mode": "same",
+            "batch_input_shape": [None, 3, 8, 8], "dim_ordering": "th", "activation": "relu"}},
+        {"class_name": "CuDNNGRU", "config": {"name": "gru", "units": 2}},
+        {"class_name": "Oddity", "config": {"name": "odd"}}]}
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps(config).encode()
+        f.attrs["keras_version"] = b"1.2.2"
+        f.create_group("model_weights")
+    d = printed(capsys, tmp_path / "old.h5")
+    assert [c["class"] for c in d["custom_classes"]] == ["Oddity"]
 
 
 # ----------------------------------------------------------------------------- convert output

@@ -18,8 +18,9 @@ from typing import Any
 
 from modelport.core.errors import MissingCustomObjectsError, ModelFileError
 from modelport.core.text import one_line
-from modelport.loading.config import iter_layers
+from modelport.loading.config import iter_layers, referenced_names
 from modelport.loading.raw import RawModel
+from modelport.loading.registry import keras_owned_classes
 
 __all__ = ["build_model", "missing_message"]
 
@@ -35,8 +36,9 @@ def _framework_order(raw: RawModel) -> list[str]:
 def build_model(raw: RawModel, config: dict[str, Any], custom: dict[str, Any], trust: bool):
     errors: list[tuple[str, BaseException]] = []
     for framework in _framework_order(raw):
+        repairs: list[str] = []
         try:
-            model = _load_with(framework, raw, config, custom, trust)
+            model = _load_with(framework, raw, config, custom, trust, repairs)
         except MissingCustomObjectsError:
             raise
         except Exception as e:  # each loader fails in its own ways; keep all for the message
@@ -45,7 +47,7 @@ def build_model(raw: RawModel, config: dict[str, Any], custom: dict[str, Any], t
             continue
         notes = [f"loaded with {framework} after {errors[0][0]} failed: "
                  f"{one_line(errors[0][1])}"] if errors else []
-        return model, framework, notes
+        return model, framework, repairs + notes
     missing = _unknown_names(errors)
     if missing:
         raise MissingCustomObjectsError(missing_message(raw.path, missing), names=missing)
@@ -74,10 +76,19 @@ def missing_message(path: Path, names: list[str]) -> str:
 
 
 def _load_with(framework: str, raw: RawModel, config: dict[str, Any],
-               custom: dict[str, Any], trust: bool) -> Any:
+               custom: dict[str, Any], trust: bool, notes: list[str]) -> Any:
     from modelport.loading.legacy.upgrade import needs_weight_upgrade
 
     cfg = _prepare_config(copy.deepcopy(config), framework)
+    objects: dict[str, Any] = {}
+    if framework == "keras3":
+        from modelport.loading.legacy import keras3_h5
+
+        objects, repaired = keras3_h5.repair(raw, cfg)
+        notes += repaired
+    # Keras's own classes its reader does not look up by itself (ConvNeXt's LayerScale)
+    objects.update(keras_owned_classes(referenced_names(cfg), framework))
+    custom = {**objects, **custom}  # the user's objects win
     with tempfile.TemporaryDirectory(prefix="modelport-load-") as tmp:
         if cfg == raw.config and not needs_weight_upgrade(raw, config):
             model_path = raw.path

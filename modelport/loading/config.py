@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, NamedTuple
 
-__all__ = ["KERAS_MODULE_ROOTS", "walk", "iter_layers", "layer_name", "layer_list",
+__all__ = ["KERAS_MODULE_ROOTS", "NOT_BUILT", "walk", "iter_layers", "layer_name", "layer_list",
            "top_layers", "referenced_names", "NodeRef", "node_refs", "is_keras_module"]
 
 # packages whose classes and functions a config may name as Keras's own
 KERAS_MODULE_ROOTS = ("keras", "tf_keras", "tensorflow", "keras_nlp", "keras_hub", "keras_cv")
+# keys of a model config that no loader reads with compile=False (Keras 3 drops the
+# compile config before deserializing): never checked, never required
+NOT_BUILT = ("compile_config",)
 # keys under which a layer config holds other layers
 _STRUCTURE = ("layers", "layer", "forward_layer", "backward_layer", "cell", "cells")
 

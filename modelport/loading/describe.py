@@ -10,58 +10,23 @@ rule is certain (Dense, shape-preserving layers); otherwise they are unknown (``
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Iterable
 
+from modelport.core.errors import ModelFileError
 from modelport.core.records import Description, NodeInfo, TensorInfo
 from modelport.loading.config import (
     is_keras_module, iter_layers, layer_name, node_refs, top_layers,
 )
 from modelport.loading.lambdas import find_lambdas
 from modelport.loading.modelfile import read_model_file
+from modelport.loading.objectcheck import LEGACY_ONLY
 from modelport.loading.raw import RawModel
+from modelport.loading.registry_names import LAYER_CLASSES
 from modelport.loading.tensors import unique_names  # the rule the artifacts' names follow
 
-__all__ = ["describe", "BUILTIN_CLASSES", "is_builtin"]
-
-# Layer and model classes that ship with Keras 1/2/3 and tf.keras. A file written by Keras 3
-# also says where each class comes from (``module``); files without that (every .h5) are
-# judged by this list. tests/test_inspect.py checks it still covers keras.layers/tf_keras.layers.
-BUILTIN_CLASSES = frozenset("""
-AbstractRNNCell Activation ActivityRegularization AdaptiveAveragePooling1D
-AdaptiveAveragePooling2D AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D
-AdaptiveMaxPooling3D Add AdditiveAttention AlphaDropout Attention AugMix AutoContrast Average
-AveragePooling1D AveragePooling2D AveragePooling3D AvgPool1D AvgPool2D AvgPool3D
-BatchNormalization Bidirectional CategoryEncoding CenterCrop Concatenate
-ContrastLimitedAdaptiveHistogramEqualization Conv1D Conv1DTranspose Conv2D Conv2DTranspose
-Conv3D Conv3DTranspose ConvLSTM1D ConvLSTM2D ConvLSTM3D Convolution1D Convolution1DTranspose
-Convolution2D Convolution2DTranspose Convolution3D Convolution3DTranspose Cropping1D
-Cropping2D Cropping3D CutMix Dense DenseFeatures DepthwiseConv1D DepthwiseConv2D
-Discretization Dot Dropout ELU EinsumDense Embedding Equalization Flatten FlaxLayer GRU
-GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D
-GlobalAveragePooling3D GlobalAvgPool1D GlobalAvgPool2D GlobalAvgPool3D GlobalMaxPool1D
-GlobalMaxPool2D GlobalMaxPool3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D
-GroupNormalization GroupQueryAttention GroupedQueryAttention HashedCrossing Hashing Identity
-InputLayer InputSpec IntegerLookup JaxLayer LSTM LSTMCell Lambda Layer LayerNormalization
-LeakyReLU LocallyConnected1D LocallyConnected2D Masking MaxNumBoundingBoxes MaxPool1D
-MaxPool2D MaxPool3D MaxPooling1D MaxPooling2D MaxPooling3D Maximum MelSpectrogram Minimum
-MixUp Model MultiHeadAttention Multiply Normalization PReLU Permute Pipeline
-PreprocessingLayer RMSNormalization RNN RandAugment RandomBrightness RandomColorDegeneration
-RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing RandomFlip
-RandomGaussianBlur RandomGrayscale RandomHeight RandomHue RandomInvert RandomPerspective
-RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear
-RandomTranslation RandomWidth RandomZoom ReLU RepeatVector Rescaling Reshape Resizing
-ReversibleEmbedding STFTSpectrogram SeparableConv1D SeparableConv2D SeparableConvolution1D
-SeparableConvolution2D Sequential SimpleRNN SimpleRNNCell Softmax Solarization
-SpatialDropout1D SpatialDropout2D SpatialDropout3D SpectralNormalization StackedRNNCells
-StringLookup Subtract TFSMLayer TextVectorization ThresholdedReLU TimeDistributed
-TorchModuleWrapper UnitNormalization UpSampling1D UpSampling2D UpSampling3D Wrapper
-ZeroPadding1D ZeroPadding2D ZeroPadding3D
-Functional TFOpLambda SlicingOpLambda TensorFlowOpLayer InstanceProperty ClassMethod
-InstanceMethod CuDNNGRU CuDNNLSTM GRUV1 LSTMV1 GRUV2 LSTMV2 ConvLSTM2DCell Merge MaxoutDense
-Highway TimeDistributedDense AtrousConvolution1D AtrousConvolution2D AtrousConv1D AtrousConv2D
-Deconvolution2D Deconvolution3D Deconv2D Deconv3D Recurrent ConvRecurrent2D
-""".split())
+__all__ = ["describe", "is_builtin"]
 
 # layers whose output shape equals their (single) input shape
 _SAME_SHAPE = {"Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU",
@@ -71,15 +36,22 @@ _SAME_SHAPE = {"Activation", "Softmax", "ReLU", "LeakyReLU", "ELU", "PReLU", "Th
                "SpatialDropout2D", "SpatialDropout3D", "RMSNormalization"}
 
 
-def is_builtin(layer: dict[str, Any]) -> bool:
-    """Whether a layer entry names a class that ships with Keras (else a custom object)."""
+def is_builtin(layer: dict[str, Any], upgraded_class: Any = None) -> bool:
+    """Whether a layer entry names a class that ships with Keras (else a custom object).
+
+    A Keras 3 ``.keras`` entry says where its class comes from (``module``); any other is
+    judged by the class names the Keras registries resolve (``registry_names``, written
+    from them, since this runs without TensorFlow), under its own name or the one an
+    upgrade rule gives it (``upgraded_class``: Keras 1 ``Convolution2D``, ``CuDNNLSTM``).
+    """
     module = layer.get("module")
     registered = layer.get("registered_name")
     if isinstance(module, str) and module:
         if not is_keras_module(module):
             return False
         return not (isinstance(registered, str) and ">" in registered)
-    return str(layer.get("class_name", "")) in BUILTIN_CLASSES
+    cls = str(layer.get("class_name", ""))
+    return cls in LAYER_CLASSES or cls in LEGACY_ONLY or upgraded_class in LAYER_CLASSES
 
 
 def _legacy_plan(raw: Any) -> dict[str, Any]:
@@ -129,7 +101,7 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
     details.update({
         "model_class": config.get("class_name"), "model_name": inner.get("name", ""),
         "layer_count": len(all_layers), "data_format": _data_format(l for _, l in all_layers),
-        "custom_classes": _custom(all_layers),
+        "custom_classes": _custom(all_layers, _upgraded_classes(raw)),
         # no Python version here: bytecode of 3.11 and 3.12 parses alike, so a guess would mislead
         "lambdas": [{"layer": i.layer_name, "function": i.function_name or None,
                      "stored_as": i.kind, "uses": list(i.facts.names) if i.facts else []}
@@ -244,10 +216,23 @@ def _data_format(layers: Iterable[dict[str, Any]]) -> str:
     return "none"
 
 
-def _custom(layers: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+def _upgraded_classes(raw: RawModel) -> dict[str, Any]:
+    """Each layer's class name after the upgrade rules (old names of Keras's own layers)."""
+    from modelport.loading.legacy.upgrade import upgrade_config
+
+    config = copy.deepcopy(raw.config)
+    try:
+        upgrade_config(raw, config)
+    except ModelFileError:
+        return {}
+    return {layer_name(l): l.get("class_name") for _, l in iter_layers(config)}
+
+
+def _custom(layers: list[tuple[str, dict[str, Any]]],
+            upgraded: dict[str, Any]) -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for _, layer in layers:
-        if is_builtin(layer):
+        if is_builtin(layer, upgraded.get(layer_name(layer))):
             continue
         cls = str(layer.get("class_name"))
         entry = found.setdefault(cls, {"class": cls,

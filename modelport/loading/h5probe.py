@@ -48,6 +48,8 @@ def probe(path: str) -> dict[str, Any]:
                 "layer_names": has_names(attrs, "layer_names"),
                 "model_weights": "model_weights" in f,
                 "keras3_layout": "layers" in f or "_layer_checkpoint_dependencies" in f,
+                # Keras 0.x save_weights: nb_layers, layer_<i>/param_<j>, no layer names
+                "keras0_layout": "nb_layers" in attrs and "layer_0" in f,
             }
             if not facts["keras_version"] and facts["model_weights"]:
                 mw = f["model_weights"].attrs

@@ -10,9 +10,7 @@ the config to reference that function by name.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import binascii
 import io
 import logging
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from typing import Any
 
 from modelport.loading.config import iter_layers, layer_name
 
-__all__ = ["LambdaInfo", "find_lambdas", "read_code", "rebind_lambdas"]
+__all__ = ["LambdaInfo", "find_lambdas", "read_code", "read_stored_code", "rebind_lambdas"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +34,8 @@ class CodeFacts:
     python: str
     names: list[str] = field(default_factory=list)  # globals/attributes it refers to
     code: Any = None  # the xdis code object (for Lambda recovery)
+    windows: bool = False  # may have gone through Windows' "\\" -> "/" (stored_code)
+    restored: bool = False  # parsed only once Windows' replacement was undone
 
 
 @dataclass
@@ -50,21 +50,6 @@ class LambdaInfo:
     @property
     def layer_name(self) -> str:
         return layer_name(self.layer, self.path)
-
-
-def _code_bytes(code: Any) -> bytes | None:
-    if isinstance(code, bytes):
-        return code
-    if not isinstance(code, str):
-        return None
-    try:  # Keras >= 2.0: base64 text
-        return base64.b64decode(code.encode("ascii"), validate=False)
-    except (UnicodeEncodeError, binascii.Error, ValueError):
-        pass
-    try:  # Keras 1: marshal bytes decoded with raw_unicode_escape
-        return code.encode("raw_unicode_escape")
-    except UnicodeEncodeError:
-        return None
 
 
 def _is_identifier(s: Any) -> bool:
@@ -96,6 +81,28 @@ def read_code(raw: bytes) -> CodeFacts | None:
             continue
         names = [n for n in (getattr(code, "co_names", ()) or ()) if isinstance(n, str)]
         return CodeFacts(name=name, python=version, names=list(names), code=code)
+    return None
+
+
+def read_stored_code(payload: Any) -> CodeFacts | None:
+    """Parse a Lambda's stored ``code`` field (base64 or Keras 1 text), restoring what
+    Windows' ``func_dump`` replaced when nothing else parses (``legacy/stored_code``)."""
+    from modelport.loading.legacy.stored_code import (encodings, marshal_restorations,
+                                                      may_be_windows)
+
+    candidates = encodings(payload)
+    for raw in candidates:
+        facts = read_code(raw)
+        if facts is not None:
+            facts.windows = may_be_windows(raw, getattr(facts.code, "co_filename", None))
+            return facts
+    for raw in candidates:
+        if may_be_windows(raw):
+            for variant in marshal_restorations(raw):
+                facts = read_code(variant)
+                if facts is not None:
+                    facts.windows = facts.restored = True
+                    return facts
     return None
 
 
@@ -139,8 +146,7 @@ def find_lambdas(config: Any) -> list[LambdaInfo]:
         facts = None
         name = ""
         if kind == "bytecode":
-            raw = _code_bytes(payload)
-            facts = read_code(raw) if raw else None
+            facts = read_stored_code(payload)
             name = facts.name if facts else ""
         else:
             name = payload or ""

@@ -51,10 +51,7 @@ def _read_h5(p: Path) -> RawModel:
         and not facts["layer_names"]
     if weights_only and not facts["layer_names"] and not facts["model_weights"] \
             and not keras3_weights:
-        raise ModelFileError(
-            f"{p}: HDF5 file holds neither a Keras model config nor Keras weights; "
-            "it is not a Keras model file"
-        )
+        raise ModelFileError(_not_a_model(p, facts))
     config = _parse_json(p, config_raw, "model_config") if config_raw is not None else None
     training = _parse_json(p, facts["training_config"], "training_config", strict=False)
     if config is not None and not isinstance(config, dict):
@@ -63,6 +60,21 @@ def _read_h5(p: Path) -> RawModel:
                    weights_only)
     raw.extra["keras3_weights"] = weights_only and keras3_weights
     return raw
+
+
+def _not_a_model(p: Path, facts: dict[str, Any]) -> str:
+    """Why an HDF5 file without a model config or weights by layer name is refused."""
+    if facts.get("keras0_layout"):
+        return (f"{p}: holds weights saved by Keras 0.x (nb_layers, layer_<i>/param_<j>) "
+                "without a model config or layer names, a layout no current loader reads; "
+                "rebuild the model, set these arrays layer by layer in order, and save it "
+                "with model.save()")
+    if facts.get("keras_version"):
+        return (f"{p}: an empty Keras weights file (Keras {facts['keras_version']} wrote it "
+                "with no layers and no model config); save the trained model again with "
+                "model.save()")
+    return f"{p}: HDF5 file holds neither a Keras model config nor Keras weights; it is not " \
+        "a Keras model file"
 
 
 def _parse_json(p: Path, raw: Any, what: str, strict: bool = True) -> Any:

@@ -1,99 +1,79 @@
 """Find every class and function a config needs that neither Keras nor the user provides.
 
 Run on the raw config before building, so one error can name all of them at once (a loader
-stops at the first).
+stops at the first). Whether Keras provides a name is asked of the real registries
+(``loading/registry.py``), never of a list kept here.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
-from modelport.loading.config import is_keras_module, walk
+from modelport.loading import registry
+from modelport.loading.config import NOT_BUILT, is_keras_module, walk
 
-__all__ = ["unknown_objects", "known_names", "LEGACY_ONLY"]
+__all__ = ["Reference", "references", "unknown_objects", "LEGACY_ONLY"]
 
-# Keras 1 / early Keras 2 layers that no current loader implements
+# Keras 1 / early Keras 2 layers that no current loader implements (named in the message
+# so the user knows no custom object can stand in for them)
 LEGACY_ONLY = {"Merge", "MaxoutDense", "Highway", "TimeDistributedDense", "AtrousConvolution1D",
                "AtrousConvolution2D", "SReLU"}
 
 _ACTIVATION_KEYS = ("activation", "recurrent_activation", "inner_activation")
 
 
-@functools.lru_cache(maxsize=1)
-def known_names() -> frozenset[str]:
-    """Class/function names Keras 3 or tf_keras can deserialize without help."""
-    # CuDNN* layers: tf_keras maps them to LSTM/GRU internally when loading
-    names: set[str] = {"Model", "Sequential", "Functional", "InputLayer", "function", "linear",
-                       "CuDNNLSTM", "CuDNNGRU"}
-    modules = []
-    try:
-        import keras
+class Reference(NamedTuple):
+    """A class or function a config names, with the module it says it comes from."""
 
-        modules += [keras.layers, keras.initializers, keras.regularizers, keras.constraints,
-                    keras.activations, keras.models, keras.dtype_policies, keras.losses,
-                    keras.optimizers, keras.metrics]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import tf_keras
-
-        modules += [tf_keras.layers, tf_keras.initializers, tf_keras.regularizers,
-                    tf_keras.constraints, tf_keras.activations, tf_keras.models,
-                    tf_keras.losses, tf_keras.optimizers, tf_keras.metrics]
-        try:
-            modules.append(tf_keras.layers.experimental)
-        except AttributeError:
-            pass
-    except ImportError:  # pragma: no cover
-        pass
-    for module in modules:
-        names.update(n for n in dir(module) if not n.startswith("_"))
-    return frozenset(names)
+    name: str  # the registered name ("pkg>Name") when there is one, else the bare name
+    module: str | None
+    function: bool
 
 
-def _registered(name: str) -> bool:
-    try:
-        import keras
-
-        return keras.saving.get_registered_object(name) is not None
-    except Exception:
-        return False
-
-
-def _candidates(config: Any) -> Iterator[str]:
-    for _, node in walk(config):
+def references(config: Any) -> Iterator[Reference]:
+    """Every class and function the model's config names (not its compile config, which
+    is never read: models load with ``compile=False``)."""
+    for _, node in walk(config, skip=NOT_BUILT):
         if not isinstance(node, dict):
             continue
         cls = node.get("class_name")
+        module = node.get("module") if isinstance(node.get("module"), str) else None
         if isinstance(cls, str) and "config" in node and not cls.startswith("__") \
                 and cls != "function":
             registered = node.get("registered_name")
-            yield registered if isinstance(registered, str) and ">" in registered else cls
+            name = registered if isinstance(registered, str) and ">" in registered else cls
+            yield Reference(name, module, False)
         if cls == "function" and isinstance(node.get("config"), str):
-            if not is_keras_module(str(node.get("module", ""))):
-                yield node["config"]
+            yield Reference(node["config"], module, True)
         cfg = node.get("config")
         if isinstance(cfg, dict):
             for key in _ACTIVATION_KEYS:
                 value = cfg.get(key)
                 if isinstance(value, str):
-                    yield value
+                    yield Reference(value, None, True)
+
+
+def _known(ref: Reference) -> bool:
+    if ref.function:
+        return registry.is_known_function(ref.name, ref.module)
+    if ref.module and not is_keras_module(ref.module) and ">" not in ref.name:
+        return False  # a class of its author's module
+    return registry.is_known_class(ref.name, None if ">" in ref.name else ref.module)
 
 
 def unknown_objects(config: Any, custom: dict[str, Any]) -> tuple[list[str], list[str]]:
     """``(missing_custom, legacy_only)``: names to register, and Keras 1 layers no loader has."""
-    known = known_names()
     missing: list[str] = []
     legacy: list[str] = []
-    for name in _candidates(config):
+    for ref in references(config):
+        name = ref.name
         bare = name.rsplit(">", 1)[-1]
-        if name in custom or bare in custom or name in known or bare in known:
+        if name in custom or bare in custom or name in missing or name in legacy:
             continue
-        if name in missing or name in legacy:
+        if _known(ref):
             continue
-        if bare in LEGACY_ONLY:
+        if bare in LEGACY_ONLY and not ref.module:
             legacy.append(bare)
-        elif not _registered(name):
+        else:
             missing.append(name)
     return missing, legacy

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from modelport.core.errors import UnsafeModelError
-from modelport.loading.config import is_keras_module, walk
+from modelport.loading.config import NOT_BUILT, is_keras_module, walk
+from modelport.loading.registry import is_python_builtin
 from modelport.loading.raw import RawModel
 
 __all__ = ["check_config"]
@@ -35,9 +36,11 @@ def check_config(raw: RawModel, config: dict[str, Any], custom: dict[str, Any]) 
             continue
         if name and (name in custom or name.rsplit(">", 1)[-1] in custom):
             continue  # the user registered it: it will be resolved from their objects
-        if is_function and module == "builtins" and ">" in name:
-            # Keras 3 writes registered functions as builtins + "package>name": a registry
-            # lookup (missing ones are reported by objectcheck); nothing is imported
+        if is_function and module == "builtins" and not is_python_builtin(name):
+            # Keras 3 writes every plain function as module "builtins": it looks the name
+            # up among its activations, losses... and the custom objects, never imports
+            # it; a missing one is reported by objectcheck. A Python builtin (eval, exec,
+            # open) is never a model's function.
             continue
         if root not in DENIED_MODULE_ROOTS and (module in allowed_modules or not is_function
                                                 or module == "__main__"):
@@ -55,7 +58,7 @@ def check_config(raw: RawModel, config: dict[str, Any], custom: dict[str, Any]) 
 
 def _module_refs(config: Any) -> Iterator[tuple[str, str, str, bool]]:
     """``(layer, module, name, is_function)`` for every object that names its module."""
-    for path, node in walk(config):
+    for path, node in walk(config, skip=NOT_BUILT):  # never read with compile=False
         if not isinstance(node, dict):
             continue
         module = node.get("module")

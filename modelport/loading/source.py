@@ -192,7 +192,7 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
     if remaining and not trust_lambda:
         raise _lambda_refusal(raw.path, remaining)
     origin.update({id(i): "trusted_bytecode" for i in remaining})
-    warnings: list[str] = []
+    warnings: list[str] = _recovery_notes(lambdas)
     from modelport.loading.legacy.upgrade import upgrade_config
 
     warnings += upgrade_config(raw, config)
@@ -223,6 +223,23 @@ def _load_raw(raw: RawModel, custom: dict[str, Any], trust_lambda: bool) -> Sour
         custom_objects=custom,
     )
     return src
+
+
+def _recovery_notes(lambdas: list[LambdaInfo]) -> list[str]:
+    """What loading must say about recovered Lambdas: random draws, Windows bytes."""
+    notes = []
+    for info in lambdas:
+        recovered = getattr(info, "recovered", None)
+        if recovered is None:
+            continue
+        if recovered.random:
+            notes.append(f"stochastic: Lambda {info.layer_name} draws random numbers "
+                         f"({', '.join(recovered.random)}), so the model's outputs change "
+                         "from run to run; compare them by distribution, not element-wise")
+        if recovered.restored:
+            notes.append(f"Lambda {info.layer_name}: its bytecode was saved on Windows, where "
+                         "Keras stores every '\\' byte as '/'; read with those bytes restored")
+    return notes
 
 
 def _lambda_refusal(path: Path, remaining: list[LambdaInfo]) -> LambdaRefusedError:

@@ -39,6 +39,8 @@ def _cli(args: list[str], capsys) -> tuple[int, str]:
     ("unknown_ext", "unsupported file type"),
     ("bad_zip", "damaged or truncated"),
     ("not_keras_h5", "neither a Keras model config nor Keras weights"),
+    ("keras0_weights", "weights saved by Keras 0.x"),
+    ("empty_weights", "an empty Keras weights file (Keras 2.2.4 wrote it"),
 ])
 def test_each_bad_file_has_its_own_message(case, expect, good_h5, tmp_path, capsys):
     import h5py
@@ -72,6 +74,16 @@ def test_each_bad_file_has_its_own_message(case, expect, good_h5, tmp_path, caps
     elif case == "not_keras_h5":
         with h5py.File(p, "w") as f:
             f["x"] = [1, 2, 3]
+    elif case == "keras0_weights":  # Keras 0.x save_weights: arrays by position only
+        with h5py.File(p, "w") as f:
+            f.attrs["nb_layers"] = 2
+            f.create_group("layer_0").attrs["nb_params"] = 1
+            f["layer_0/param_0"] = [[1.0, 2.0]]
+            f.create_group("layer_1").attrs["nb_params"] = 0
+    elif case == "empty_weights":  # save_weights of a model with no layers
+        with h5py.File(p, "w") as f:
+            f.attrs["keras_version"] = b"2.2.4"
+            f.attrs["backend"] = b"tensorflow"
     with pytest.raises(ModelFileError, match="") as info:
         load(p)
     assert expect in str(info.value)

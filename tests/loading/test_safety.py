@@ -30,6 +30,7 @@ def _fn(module, name):
 
 @pytest.mark.parametrize("ref", [
     _fn("os", "system"), _fn("subprocess", "run"), _fn("builtins", "eval"),
+    _fn("builtins", "exec"), _fn("builtins", "open"), _fn("builtins", "__import__"),
     _fn("mypackage.helpers", "steal"),
 ])
 def test_code_outside_keras_is_refused_and_located(ref):
@@ -46,6 +47,22 @@ def test_code_outside_keras_is_refused_and_located(ref):
 def test_keras_and_registry_references_pass(ref):
     config = _config(ref)
     check_config(_raw(config), config, {})
+
+
+def test_a_plain_function_keras3_wrote_under_builtins_is_not_called_unsafe():
+    # Keras 3 writes every plain function (the author's collapse_hw) as module "builtins"
+    # and only looks the name up; a missing one is for objectcheck to report, by name
+    config = _config(_fn("builtins", "collapse_hw"))
+    check_config(_raw(config), config, {})
+
+
+def test_the_compile_config_is_never_checked_because_it_is_never_read():
+    config = _config("relu")
+    config["compile_config"] = {"loss": _fn("os", "system"), "metrics": [_fn("builtins", "rmse")]}
+    check_config(_raw(config), config, {})
+    config["config"]["layers"][0]["config"]["activation"] = _fn("os", "system")
+    with pytest.raises(UnsafeModelError, match="dense_1: os.system"):
+        check_config(_raw(config), config, {})
 
 
 def test_a_users_own_object_passes():

@@ -169,6 +169,10 @@ def _lambda_plan(config: dict[str, Any], custom: dict[str, Any]) -> list[dict[st
             recovered = info.recovered  # type: ignore[attr-defined]
             entry.update(status="recovered", python=recovered.python,
                          expression=recovered.expression)
+            if recovered.random:  # its output changes from run to run
+                entry["random"] = ", ".join(recovered.random)
+            if recovered.restored:
+                entry["saved_on_windows"] = "'\\' bytes restored"
         else:
             entry.update(status="custom_object")
         out.append(entry)

@@ -332,6 +332,54 @@ def test_wrapper_inner_module():
     assert "module" not in cfg(custom)["layer"]  # a custom class is found by its name
 
 
+@pytest.mark.parametrize("version, applies", [
+    ("2.0.4", True), ("2.1.6", True), ("2.3.1", True), ("2.2.4-tf", False), ("2.4.0", False),
+    ("2.15.0", False), ("1.2.2", False), ("3.8.0", False)])
+def test_embedding_ids_dtype_only_for_multi_backend_keras2(version, applies):
+    node = layer("Embedding", input_dim=9, output_dim=3, dtype="int32",
+                 embeddings_initializer={"class_name": "RandomUniform",
+                                         "config": {"minval": -0.05, "maxval": 0.05}})
+    r = get_rule("embedding_ids_dtype")
+    ctx = Context(version, "", int(version[0]), node)
+    assert r.applies(ctx) == applies
+    if applies:
+        assert r.fix(node, ctx) and cfg(node)["dtype"] == "float32"
+        assert not r.fix(node, ctx)  # a float dtype is left alone
+
+
+def test_keras2_0_embedding_with_int32_dtype_loads_with_its_weights(tmp_path):
+    """The Keras 2.0 file: dtype int32 on the Embedding, a uniform(-0.05, 0.05) initializer."""
+    import json
+
+    import h5py
+    import numpy as np
+
+    from modelport.loading.source import load
+
+    emb = layer("Embedding", name="embedding", input_dim=7, output_dim=3, dtype="int32",
+                batch_input_shape=[None, 4], input_length=4, mask_zero=False, trainable=True,
+                embeddings_initializer={"class_name": "RandomUniform", "config": {
+                    "minval": -0.05, "maxval": 0.05, "seed": None}})
+    flat = layer("Flatten", name="flatten", trainable=True)
+    config = seq(emb, flat, listed=True)
+    weights = np.arange(21, dtype="float32").reshape(7, 3) / 10.0
+    with h5py.File(tmp_path / "emb.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps(config).encode()
+        f.attrs["keras_version"] = b"2.0.4"
+        f.attrs["backend"] = b"theano"
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"embedding", b"flatten"]
+        e = g.create_group("embedding")
+        e.attrs["weight_names"] = [b"embedding/embeddings:0"]
+        e["embedding/embeddings:0"] = weights
+        g.create_group("flatten").attrs["weight_names"] = []
+    src = load(tmp_path / "emb.h5")
+    assert any(w.startswith("upgrade embedding_ids_dtype:") for w in src.warnings)
+    ids = np.array([[0, 1, 2, 6], [5, 4, 3, 3]], "int32")
+    got = src.predict({src.input_names[0]: ids})[src.output_names[0]]
+    np.testing.assert_allclose(got, weights[ids].reshape(2, -1))
+
+
 # ------------------------------------------------------------------ registry and eras
 
 
@@ -344,7 +392,7 @@ TESTED = {
     "keras1_advanced_activation_args", "keras1_zero_padding_dict", "keras1_objects",
     "cudnn_rnn", "gru_reset_after_default", "rnn_time_major", "conv_groups",
     "initializer_dtype", "variance_scaling_normal", "spatial_dropout_trainable",
-    "wrapper_inner_module",
+    "wrapper_inner_module", "embedding_ids_dtype",
 }
 
 

@@ -12,6 +12,7 @@ is registered as a custom object and the layer config points at it by name, exac
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import sys
@@ -19,9 +20,11 @@ from typing import Any, Callable
 
 from modelport.loading.lambdas import LambdaInfo
 from modelport.loading.legacy.recovery.bytecode import candidate_versions
+from modelport.loading.legacy.stored_code import code_restorations
 from modelport.loading.legacy.recovery.handlers import translate
 from modelport.loading.legacy.recovery.machine import Refused, Undecodable
-from modelport.loading.legacy.recovery.nodes import Node, evaluate, show
+from modelport.loading.legacy.recovery.nodes import Node, called, evaluate, show
+from modelport.loading.legacy.recovery.randomness import STOCHASTIC
 
 __all__ = ["recover_lambdas", "recover", "Recovered", "Refused"]
 
@@ -31,10 +34,13 @@ log = logging.getLogger(__name__)
 class Recovered:
     """A translated Lambda: the callable plus what it computes, for notes and tests."""
 
-    def __init__(self, fn: Callable[..., Any], expression: str, python: str) -> None:
+    def __init__(self, fn: Callable[..., Any], expression: str, python: str,
+                 restored: bool = False, random: tuple[str, ...] = ()) -> None:
         self.fn = fn
         self.expression = expression
         self.python = python
+        self.restored = restored  # read with Windows' "\\" -> "/" replacement undone
+        self.random = random  # the random ops it calls: its output is stochastic
 
 
 def _stored_function(cfg: Any) -> tuple[list[Any], list[Any]]:
@@ -65,25 +71,45 @@ def _defaults(params: list[str], values: Any) -> dict[str, Any]:
     return dict(zip(params[len(params) - len(values):], values)) if values else {}
 
 
-def _translate_any_version(code: Any, python: str,
-                           closure: dict[str, Any]) -> tuple[Node, list[str], str]:
-    readings: dict[str, tuple[Node, list[str]]] = {}
+def _code_readings(code: Any, windows: bool) -> list[Any]:
+    """The code object, then (for bytes that went through Windows' replacement) the same
+    code with each restoration of its instruction bytes."""
+    if not windows:
+        return [code]
+    readings = []
+    for co_code in code_restorations(bytes(code.co_code)):
+        variant = copy.copy(code)
+        variant.co_code = co_code
+        readings.append(variant)
+    return readings
+
+
+def _translate_any_version(code: Any, python: str, closure: dict[str, Any],
+                           windows: bool = False) -> tuple[Node, list[str], str, bool]:
+    """``(tree, params, version, restored)`` from every reading that makes sense; refused
+    unless they all compute the same thing."""
+    readings: dict[tuple[int, str], tuple[Node, list[str]]] = {}
     errors: list[Refused] = []
-    for version in candidate_versions(python):
-        try:
-            readings[version] = translate(code, version, closure)
-        except Refused as e:
-            errors.append(e)
+    for i, variant in enumerate(_code_readings(code, windows)):
+        for version in candidate_versions(python):
+            try:
+                readings[(i, version)] = translate(variant, version, closure)
+            except Refused as e:
+                errors.append(e)
     if not readings:
         best = next((e for e in errors if not isinstance(e, Undecodable)), None) or \
             (errors[0] if errors else Refused(f"no instruction set known for Python {python}"))
         raise best
     trees = {show(tree) for tree, _ in readings.values()}
     if len(trees) > 1:
-        raise Refused(f"the bytecode reads differently as Python {', '.join(readings)}")
-    version = next(iter(readings))
-    tree, params = readings[version]
-    return tree, params, version
+        if any(i for i, _ in readings):
+            raise Refused("the bytecode went through Windows' '\\' -> '/' replacement "
+                          "(Keras' func_dump on Windows) and its possible restorations "
+                          "compute different things")
+        raise Refused("the bytecode reads differently as Python "
+                      f"{', '.join(v for _, v in readings)}")
+    (index, version), (tree, params) = next(iter(readings.items()))
+    return tree, params, version, index > 0
 
 
 def _make_function(name: str, tree: Node, params: list[str], defaults: dict[str, Any],
@@ -109,12 +135,15 @@ def recover(info: LambdaInfo, name: str) -> Recovered:
         raise Refused("its bytecode could not be parsed for any known Python version")
     defaults, closure_values = _stored_function(info.layer.get("config"))
     code = info.facts.code
-    tree, params, version = _translate_any_version(code, info.facts.python,
-                                                   _closure(code, closure_values))
+    tree, params, version, restored = _translate_any_version(
+        code, info.facts.python, _closure(code, closure_values), info.facts.windows)
     expression = show(tree)
     doc = f"Lambda {info.layer_name} recovered from Python {version} bytecode: {expression}"
+    restored = restored or info.facts.restored
+    if restored:
+        doc += " (bytes restored from Windows' '\\' -> '/' replacement)"
     fn = _make_function(name, tree, params, _defaults(params, defaults), doc)
-    return Recovered(fn, expression, version)
+    return Recovered(fn, expression, version, restored, tuple(sorted(called(tree) & STOCHASTIC)))
 
 
 def _unique_name(info: LambdaInfo, taken: dict[str, Any]) -> str:
@@ -180,6 +209,7 @@ def recover_lambdas(lambdas: list[LambdaInfo], custom_objects: dict[str, Any]) -
         _rebind(info, name, result.fn)
         info.kind = "recovered"
         info.recovered = result  # type: ignore[attr-defined]
-        log.info("Lambda %s: recovered from Python %s bytecode as %s", info.layer_name,
-                 result.python, result.expression)
+        log.info("Lambda %s: recovered from Python %s bytecode as %s%s", info.layer_name,
+                 result.python, result.expression,
+                 " (written on Windows: '\\' bytes restored)" if result.restored else "")
     return remaining

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Node", "Arg", "Const", "Call", "BinOp", "Unary", "Subscript", "Seq", "SliceNode",
-           "evaluate", "show", "BINARY", "COMPARE"]
+           "evaluate", "show", "called", "BINARY", "COMPARE"]
 
 
 class Node:
@@ -103,6 +103,17 @@ def evaluate(node: Node, env: dict[str, Any]) -> Any:
         kwargs = {k: evaluate(v, env) for k, v in node.kwargs}
         return FUNCTIONS[node.fn](*args, **kwargs)
     raise TypeError(f"not an expression node: {node!r}")
+
+
+def called(node: Node) -> set[str]:
+    """The canonical names of every function ``node`` calls."""
+    if isinstance(node, Call):
+        inner = [*node.args, *(v for _, v in node.kwargs)]
+        return {node.fn}.union(*(called(n) for n in inner))
+    children = {Seq: lambda n: n.items, SliceNode: lambda n: (n.start, n.stop, n.step),
+                Subscript: lambda n: (n.value, n.index), BinOp: lambda n: (n.left, n.right),
+                Unary: lambda n: (n.operand,)}.get(type(node))
+    return set().union(*(called(c) for c in children(node))) if children else set()
 
 
 def show(node: Node) -> str:

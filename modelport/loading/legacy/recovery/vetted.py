@@ -19,6 +19,7 @@ from modelport.loading.legacy.recovery.kbackend import (
     k_relu, k_repeat, k_repeat_elements, k_reshape, k_resize_images, k_reverse, k_softmax,
     k_sqrt, k_squeeze, k_stack, k_std, k_stop_gradient, k_sum, k_tile, k_transpose, k_var,
     keras_ops, unary)
+from modelport.loading.legacy.recovery.randomness import RANDOM_FUNCTIONS
 from modelport.loading.legacy.recovery.tfapi import (
     depth_to_space, reduction, rgb_to_grayscale, space_to_depth, tf1_resize_bilinear,
     tf1_resize_images, tf1_resize_nearest_neighbor, tf2_resize, tf_cast, tf_clip_by_value,
@@ -92,6 +93,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "tensorflow.image.rgb_to_grayscale": rgb_to_grayscale,
     **{f"tensorflow.nn.{n}": fn for n, fn in _TF_NN.items()},
     **{f"keras.ops.{n}": _keras_op(n) for n in _KERAS_OPS},
+    **RANDOM_FUNCTIONS,  # draw a new sample per call: the model is stochastic
 }
 
 CONSTANTS: dict[str, Any] = {
@@ -104,7 +106,8 @@ CONSTANTS: dict[str, Any] = {
 }
 
 # the last three only lead to others (tf.compat.v1.nn, tf.python.keras.backend)
-NAMESPACES = {"keras", "keras.backend", "keras.ops", "tensorflow", "tensorflow.nn", "numpy",
+NAMESPACES = {"keras", "keras.backend", "keras.ops", "keras.random", "tensorflow",
+              "tensorflow.nn", "tensorflow.random", "numpy",
               "math", "tensorflow.image", "tensorflow.image.ResizeMethod",
               "tensorflow.compat", "tensorflow.python", "tensorflow.python.keras"}
 

@@ -10,8 +10,8 @@ __all__ = ["RULES", "Rule", "Context", "get_rule"]
 # Explicit and ordered: structural fixes that later rules rely on first (the Merge of
 # branch models reads branches in their stored form; a Sequential must be a dict before
 # its first layer can be found), class renames before the
-# argument renames keyed on the new class names, the InputLayer last (it reads the
-# Keras 2 argument names).
+# argument renames keyed on the new class names, the InputLayer late (it reads the
+# Keras 2 argument names and the first layer's dtype).
 RULES: list[Rule] = [fn.rule for fn in (  # type: ignore[attr-defined]
     structure.sequential_merge_branches,
     structure.sequential_list_config,
@@ -42,6 +42,7 @@ RULES: list[Rule] = [fn.rule for fn in (  # type: ignore[attr-defined]
     keras2.spatial_dropout_trainable,
     keras2.wrapper_inner_module,
     structure.sequential_input_layer,
+    keras2.embedding_ids_dtype,  # after the InputLayer took the ids' dtype from it
 )]
 
 

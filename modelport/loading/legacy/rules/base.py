@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-__all__ = ["Context", "Rule", "rule", "rename_keys", "keras1", "pre_keras3", "theano"]
+__all__ = ["Context", "Rule", "rule", "rename_keys", "keras1", "pre_keras3", "theano",
+           "multi_backend_keras2"]
 
 
 @dataclass
@@ -63,6 +64,14 @@ def pre_keras3(ctx: Context) -> bool:
 
 def theano(ctx: Context) -> bool:
     return ctx.backend == "theano"
+
+
+def multi_backend_keras2(ctx: Context) -> bool:
+    """Keras 2.0-2.3 (the multi-backend ``keras`` package), not tf.keras (``2.x-tf``,
+    2.4+ which is tf.keras only)."""
+    parts = ctx.keras_version.split(".")
+    return ctx.major == 2 and not ctx.keras_version.endswith("-tf") and len(parts) > 1 \
+        and parts[1].isdigit() and int(parts[1]) <= 3
 
 
 # ---------------------------------------------------------------- helpers

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from modelport.loading.config import walk
-from modelport.loading.legacy.rules.base import Context, pre_keras3, rule
+from modelport.loading.legacy.rules.base import Context, multi_backend_keras2, pre_keras3, rule
 
 __all__: list[str] = []
 
@@ -40,6 +40,20 @@ def initializer_dtype(layer: dict[str, Any], ctx: Context) -> bool:
             del obj["config"]["dtype"]
             changed = True
     return changed
+
+
+@rule("embedding_ids_dtype", "Keras 2.0-2.3 saved Embedding's dtype as int32, the dtype of "
+      "the ids it takes (its weights were float32); current Embeddings make their weights in "
+      "their dtype, so an int32 one cannot hold them (\"Cannot convert -0.05 to int32\" from "
+      "the initializer): the layer's dtype becomes float32", when=multi_backend_keras2,
+      classes=["Embedding"])
+def embedding_ids_dtype(layer: dict[str, Any], ctx: Context) -> bool:
+    cfg = _cfg(layer)
+    dtype = cfg.get("dtype")
+    if isinstance(dtype, str) and dtype.startswith(("int", "uint")):
+        cfg["dtype"] = "float32"
+        return True
+    return False
 
 
 @rule("variance_scaling_normal", "VarianceScaling(distribution='normal') meant a truncated "
