@@ -135,8 +135,12 @@ def test_degenerate_model_fails_unless_allowed(models):
     r = _only(report)
     assert not r.passed and r.max_abs_error < 1e-6  # the artifact matches, yet proves nothing
     assert "degenerate: outputs do not depend on the inputs" in r.diagnosis
-    assert "--inputs" in r.diagnosis
+    # the model itself is constant (a zero kernel): no input can help, and it says which layer
+    assert "layer 'score' (Dense) has an all-zero kernel" in r.diagnosis
+    assert "no input can show parity" in r.diagnosis and "--allow-degenerate" in r.diagnosis
     assert report.degenerate == ["score"]
+    assert any("do not vary with the inputs on every input distribution tried" in w
+               for w in report.warnings), report.warnings
     allowed = validate(deg.source, deg.out, allow_degenerate=True)
     assert allowed.passed
     assert any("degenerate" in w for w in allowed.warnings)

@@ -8,9 +8,10 @@ import pytest
 from modelport.core.records import TensorInfo
 from modelport.core.errors import UserInputError
 from modelport.validators.inputs import (
-    DEFAULT_DIM, DEFAULT_SPATIAL_DIM, conform_inputs, generate_inputs, layout_probe,
-    load_inputs, parse_shape_overrides, resolve_shape, save_inputs,
+    DEFAULT_DIM, DEFAULT_SPATIAL_DIM, generate_inputs, layout_probe, parse_shape_overrides,
+    resolve_shape,
 )
+from modelport.validators.user_inputs import conform_inputs, load_inputs, save_inputs
 
 IMAGE = TensorInfo("image", [None, 8, 8, 3], "float32")
 TOKENS = TensorInfo("tokens", [None, 12], "int32")
