@@ -247,8 +247,8 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
         verb = "is" if len(ref.degenerate) == 1 else "are"
         if ref.degenerate_why:  # the model itself is constant: no input can help
             reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} {verb} the same for "
-                           f"every sample): {ref.degenerate_why}, so no input can show "
-                           "parity; pass --allow-degenerate to accept a matching constant")
+                           f"every sample): {ref.degenerate_why}; no input can show parity, "
+                           "pass --allow-degenerate to accept a matching constant")
         else:
             reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} {verb} the same for "
                            f"every sample), so parity is not demonstrated; "

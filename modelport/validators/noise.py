@@ -107,7 +107,7 @@ def _changes(a: np.ndarray, b: np.ndarray, rows: int) -> np.ndarray:
 def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
                   outputs: Mapping[str, np.ndarray], model: Any = None,
                   draws: int = DRAWS, seed: int = 0, fixed: Collection[str] = (),
-                  random_if: Callable[[str, np.ndarray, np.ndarray, float], bool] | None = None,
+                  random_if: Callable[[str, np.ndarray, np.ndarray], bool] | None = None,
                   ) -> NoiseFloor:
     """Run ``predict`` again on ``feeds`` (plain, then ``draws`` times perturbed) and
     measure how far each float output of ``outputs`` (the first run) moves.
@@ -120,9 +120,9 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
         draws: perturbed runs.
         seed: for the perturbations.
         fixed: inputs never perturbed (ids, even when stored as floats).
-        random_if: ``(name, first, rerun, floor) -> bool``: whether a plain rerun that
-            differs by more than float noise makes the output random (the caller's pass
-            rule); by default any difference beyond 64 times the floor.
+        random_if: ``(name, first, rerun) -> bool``: whether a plain rerun that differs
+            makes the output random (the caller's pass rule at a zero noise floor); by
+            default a difference beyond 64 roundings of the output's largest value.
     """
     rng = np.random.default_rng(seed + 7919)
     rows = next(iter(feeds.values())).shape[0] if feeds else 1
@@ -131,6 +131,7 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
     if not floats:
         return result
     rerun = predict(dict(feeds))
+    decide = random_if or _differs
     for _ in range(draws):
         with perturbed_weights(model, rng) if model is not None else contextlib.nullcontext():
             moved = predict(perturbed_feeds(feeds, rng, fixed=fixed))
@@ -140,12 +141,14 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
     for k in floats:
         again = _changes(rerun[k], outputs[k], rows)
         result.rerun[k] = float(again.max())
-        decide = random_if or (lambda n, a, b, f: float(np.max(_changes(a, b, rows))) >
-                               64.0 * float(np.max(f)))
-        if result.rerun[k] > 0 and decide(k, np.asarray(outputs[k]), np.asarray(rerun[k]),
-                                          result.floors[k]):
+        if result.rerun[k] > 0 and decide(k, np.asarray(outputs[k]), np.asarray(rerun[k])):
             result.stochastic.append(k)
         else:  # nondeterministic kernels are noise too
             result.floors[k] = np.maximum(result.floors[k], again)
     return result
 
+
+def _differs(name: str, first: np.ndarray, rerun: np.ndarray) -> bool:
+    scale = np.abs(np.asarray(first, np.float64))
+    scale = float(scale[np.isfinite(scale)].max()) if np.isfinite(scale).any() else 0.0
+    return float(np.max(_changes(first, rerun, -1))) > 64.0 * EPS32 * scale

@@ -12,6 +12,7 @@ import pytest
 from modelport import converters
 from modelport.core.errors import UserInputError
 from modelport.validators import faults
+from modelport.validators.compare import NOISE_MULTIPLE
 from modelport.validators.inputs import generate_inputs, layout_probe
 from modelport.validators.validation import validate
 
@@ -56,6 +57,44 @@ def test_weights_perturbed_by_two_percent_in_one_format(models, tmp_path, fmt, i
     assert "outside atol" in r.diagnosis and "expects" not in r.diagnosis
     assert r.max_abs_error > 1e-3 and r.min_passing_atol > 1e-4
     assert report.exit_code == 1
+
+
+MIDDLE = {"savedmodel": faults.savedmodel_scale_middle_layer,
+          "pb": faults.pb_scale_middle_layer,
+          "tflite": faults.tflite_scale_middle_layer,
+          "onnx": faults.onnx_scale_middle_layer}
+
+
+def test_deep_pixel_model_passes_every_format_with_the_measured_rule(models):
+    deep = models.get("deep")
+    report = validate(deep.source, deep.out)
+    assert report.passed, [(r.format, r.diagnosis) for r in report.results]
+    assert report.inputs["pixels"]["distribution"] == "uniform [0, 255]"
+    assert "Rescaling 'scale'" in report.inputs["pixels"]["why"]
+    floor = report.noise_floors["logits"]
+    assert floor and 0 < floor < 1e-3
+    for r in report.results:
+        (o,) = r.outputs
+        assert o.rule == "measured" and o.noise_floor == floor
+        if r.format != "savedmodel":  # the same kernels as Keras: no rounding difference
+            assert o.noise_ratio is not None and o.noise_ratio < NOISE_MULTIPLE, r.format
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_one_middle_layer_scaled_by_two_percent_fails_that_format_only(models, tmp_path, fmt):
+    deep = models.get("deep")
+    out = tmp_path / "out"
+    shutil.copytree(deep.out, out)
+    bad = converters.artifact_path(out, deep.model.stem, fmt)
+    if bad.is_dir():
+        shutil.rmtree(bad)
+    MIDDLE[fmt](deep.artifact(fmt), bad, 1.02)
+    report = validate(deep.source, out)
+    verdicts = {r.format: r.passed for r in report.results}
+    assert verdicts == {f: f != fmt for f in FORMATS}, [r.diagnosis for r in report.results]
+    (o,) = report.result(fmt).outputs
+    assert o.noise_ratio > 10 * NOISE_MULTIPLE, o.noise_ratio  # far outside the float noise
+    assert "noise floors" in report.result(fmt).diagnosis
 
 
 @pytest.mark.parametrize("output", ["probs", "aux"])
