@@ -63,11 +63,13 @@ FORMAT_TOLERANCES: dict[str, dict[str, Tolerance]] = {}
 # variation below this fraction of an output's magnitude is float noise, not dependence
 DEGENERATE_SPREAD = 1e-6
 
-# the measured atol is this many noise floors. Measured on the public corpora and
-# Keras Applications with calibrated BatchNorm (ResNet50, DenseNet121, InceptionV3,
-# NASNetMobile, MobileNetV2/V3Small, EfficientNetB0): correct float32 ports stay within
-# 2.6 floors; one layer's weights x1.02 moves outputs by thousands of floors.
-NOISE_MULTIPLE = 16.0
+# the measured atol is this many noise floors. Measured on the public corpora (185
+# outputs of correct .pb/TFLite/ONNX ports) and Keras Applications with calibrated
+# BatchNorm (ResNet50, DenseNet121, InceptionV3, NASNetMobile, MobileNetV2/V3Small,
+# EfficientNetB0): correct float32 ports stay within 4 floors of their sample; one middle
+# layer's weights x1.02 moves outputs by 1,100 to 150,000 floors, a wrong TFLite LSTM by
+# 100,000 and more. 32 leaves room for runtimes' own activation approximations.
+NOISE_MULTIPLE = 32.0
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -76,8 +78,9 @@ def _dtype_name(dtype: Any) -> str:
 
 def measured_tolerance(dtype: Any, ref: np.ndarray, floors: Any) -> Tolerance:
     """The default rule for a float output: per sample, ``atol = NOISE_MULTIPLE *
-    max(noise floor, eps * max|ref|)`` (``eps`` of the output's dtype, at least float32's),
-    ``rtol`` the dtype's. Integer and boolean outputs must match exactly.
+    max(noise floor, median sample's floor, eps * max|ref|)`` (``eps`` of the output's
+    dtype, at least float32's), ``rtol`` the dtype's. Integer and boolean outputs must
+    match exactly.
 
     Args:
         dtype: the reference output's dtype.
@@ -97,6 +100,10 @@ def measured_tolerance(dtype: Any, ref: np.ndarray, floors: Any) -> Tolerance:
     fl = np.asarray(floors, np.float64).ravel()
     if fl.size != scale.size:
         fl = np.full(scale.shape, float(fl.max()) if fl.size else 0.0)
+    # a few draws of a small output can all land near 0 by chance on one sample: no sample
+    # gets less than the median sample's floor (the probe row, often the worst conditioned,
+    # still does not loosen the others)
+    fl = np.maximum(fl, float(np.median(fl))) if fl.size else fl
     rows = NOISE_MULTIPLE * np.maximum(fl, eps * scale)
     return Tolerance(float(rows.max()), base.rtol, tuple(float(r) for r in rows)
                      if per_row else None, "measured", float(fl.max()))

@@ -14,7 +14,8 @@ from modelport.core.text import one_line
 from modelport.validators.compare import Tolerance, barely_varies, is_degenerate
 from modelport.validators.layout import flipped, is_symmetric, shape_conflicts, to_layout
 
-__all__ = ["Reference", "DEGENERATE", "run_reference", "check_outputs", "layout_warnings"]
+__all__ = ["Reference", "DEGENERATE", "run_reference", "check_outputs", "layout_warnings",
+           "fixed_state"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,41 @@ class Reference:
     draw_feeds: dict[str, np.ndarray] = field(default_factory=dict)
     draws: dict[str, np.ndarray] = field(default_factory=dict)
     degenerate_why: str = ""  # the layer that makes the outputs constant, when found
+
+
+def _stateful_layers(model: Any) -> list[Any]:
+    flatten = getattr(model, "_flatten_layers", None)
+    layers = list(flatten()) if callable(flatten) else list(getattr(model, "layers", []) or [])
+    # the model itself may say stateful (tf_keras) but holds no states of its own
+    return [l for l in layers if getattr(l, "stateful", False) and hasattr(l, "reset_states")
+            and hasattr(l, "states")]
+
+
+def fixed_state(predict: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+                model: Any) -> Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """``predict`` that leaves a stateful model's state as it found it: a stateful RNN
+    carries its state from call to call, and the validator runs the reference several
+    times on the same feeds (noise floor, random outputs) where each run must mean the
+    same thing, and a second validation must see what the first saw. Models without
+    stateful layers are left alone."""
+    layers = _stateful_layers(model)
+    if not layers:
+        return predict
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        saved = [(v, np.array(v.numpy())) for l in layers for v in (l.states or [])
+                 if hasattr(v, "assign")]
+        try:
+            return predict(feeds)
+        finally:
+            if saved:
+                for v, w in saved:
+                    v.assign(w)
+            else:  # the states appeared during the call, from zeros
+                for l in layers:
+                    l.reset_states()
+
+    return run
 
 
 def run_reference(predict: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],

@@ -24,7 +24,7 @@ from modelport.validators.feeds import pick_feeds
 from modelport.validators.inputs import parse_shape_overrides
 from modelport.validators.layout import implied_layout, is_layout
 from modelport.validators.reference import (
-    DEGENERATE, Reference, check_outputs, layout_warnings,
+    DEGENERATE, Reference, check_outputs, fixed_state, layout_warnings,
 )
 from modelport.validators.report import ValidationReport
 from modelport.validators.rule import conditioning_warnings, measure, rule_text
@@ -212,7 +212,7 @@ def _reference_fn(source: Any):
     fixed = next((t.shape[0] for t in source.inputs
                   if t.shape and isinstance(t.shape[0], int) and t.shape[0] > 0), None)
     if not fixed:
-        return source.predict
+        return fixed_state(source.predict, getattr(source, "model", None))
 
     def predict(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = next(iter(feeds.values())).shape[0]
@@ -228,7 +228,7 @@ def _reference_fn(source: Any):
             parts.append({k: np.asarray(v)[:fixed - short] for k, v in out.items()})
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    return predict
+    return fixed_state(predict, getattr(source, "model", None))
 
 
 def _output_layouts(source: Any) -> dict[str, str]:

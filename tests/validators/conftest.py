@@ -210,6 +210,12 @@ def copy_with_manifest(built: Built, dest: Path, fmt: str, artifact: Path | None
     return dest
 
 
+@pytest.fixture(scope="session")
+def calibrate() -> Callable[[Any, Any], None]:
+    """``calibrate_batchnorm`` for tests (conftest modules are not importable by name)."""
+    return calibrate_batchnorm
+
+
 @pytest.fixture
 def with_manifest() -> Callable[..., Path]:
     """``copy_with_manifest`` for tests (conftest modules are not importable by name)."""

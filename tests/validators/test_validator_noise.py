@@ -75,14 +75,15 @@ def test_random_outputs_are_told_from_deterministic_ones():
 
 
 def test_measured_tolerance_is_per_sample_and_never_below_float_rounding():
-    ref = np.array([[1.0, -2.0], [1000.0, 5.0], [0.0, 0.0]], np.float32)
-    tol = measured_tolerance(ref.dtype, ref, np.array([1e-6, 0.0, 0.0]))
+    ref = np.array([[1.0, -2.0], [1000.0, 5.0], [0.0, 0.0], [0.5, 0.5]], np.float32)
+    tol = measured_tolerance(ref.dtype, ref, np.array([1e-6, 0.0, 0.0, 0.0]))
     assert tol.rule == "measured" and tol.rtol == 1e-3
     assert tol.rows[0] == pytest.approx(NOISE_MULTIPLE * 1e-6)
     assert tol.rows[1] == pytest.approx(NOISE_MULTIPLE * EPS32 * 1000.0)  # rounding of 1000
     assert tol.rows[2] == 0.0
+    assert tol.rows[3] == pytest.approx(NOISE_MULTIPLE * EPS32 * 0.5)
     assert tol.atol == max(tol.rows) and tol.noise_floor == 1e-6
-    # an error of 2 floors passes on sample 0 and fails on sample 1, where the floor is less
+    # an error of 2 floors passes on sample 0 and fails on sample 2, where the floor is less
     a = ref.astype(np.float64).copy()
     a[0, 0] += 2e-6
     assert compare_output("y", ref, a, tol).passed
@@ -90,6 +91,14 @@ def test_measured_tolerance_is_per_sample_and_never_below_float_rounding():
     b[2, 0] += 2e-6
     c = compare_output("y", ref, b, tol)
     assert not c.passed and c.mismatched == 1 and "noise floors" in c.reason
+
+
+def test_no_sample_gets_less_than_the_median_floor():
+    ref = np.ones((5, 1), np.float32)
+    tol = measured_tolerance(ref.dtype, ref, np.array([1e-6, 2e-6, 3e-6, 1e-9, 1e-3]))
+    assert tol.rows[3] == pytest.approx(NOISE_MULTIPLE * 2e-6)  # a lucky draw near 0
+    assert tol.rows[0] == pytest.approx(NOISE_MULTIPLE * 2e-6)
+    assert tol.rows[4] == pytest.approx(NOISE_MULTIPLE * 1e-3)  # its own, not shared
     assert measured_tolerance("int32", ref.astype(np.int32), 0.0) == Tolerance(0.0, 0.0)
 
 

@@ -199,3 +199,20 @@ def test_an_output_without_randomness_where_the_model_has_some_fails(vae, tmp_pa
                            tmp_path / "vae.onnx", 1e-6)
     (r,) = validate(source, bad).results
     assert not r.passed and "'z' is random in the Keras model" in r.diagnosis
+
+
+@pytest.mark.parametrize("framework", ["keras", "tf_keras"])
+def test_a_stateful_rnn_is_not_mistaken_for_a_random_model(tmp_path, framework):
+    import importlib
+
+    k = importlib.import_module(framework)
+    inp = k.Input(batch_shape=(2, 5, 3), name="seq")
+    out = k.layers.LSTM(4, stateful=True, name="lstm")(inp)
+    path = tmp_path / ("rnn.keras" if framework == "keras" else "rnn.h5")
+    k.Model(inp, out).save(path)
+    base = baseline(_load(path))
+    # every reference run starts from the same state, so two runs agree
+    assert base.ref.stochastic == [] and 0 < base.report.noise_floors["lstm"] < 1e-5
+    again = base.ref.outputs["lstm"]
+    rerun = baseline(base.source).ref.outputs["lstm"]
+    np.testing.assert_array_equal(again, rerun)
