@@ -35,14 +35,15 @@ Predict = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 @dataclass
 class Feeds:
     """What the reference ran on: ``feeds`` (the probe row last when ``probe``), its
-    ``outputs``, how many ``samples`` before the probe, and per input the distribution
-    it was drawn from and why (``None`` for user arrays)."""
+    ``outputs``, how many ``samples`` before the probe, per input the distribution it was
+    drawn from and why (``None`` for user arrays), and the inputs that hold ids."""
 
     feeds: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
     samples: int
     domains: dict[str, InputDomain] | None
     warnings: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # inputs that hold ids (never perturbed)
 
     def described(self) -> dict[str, dict[str, Any]]:
         """Per input: shape and dtype of the samples, the distribution, and why."""
@@ -54,9 +55,11 @@ class Feeds:
                       "why": d.reason if d else "given with --inputs"}
         return out
 
-    def id_inputs(self) -> list[str]:
-        """Inputs that hold ids or vocabulary values (never perturbed, even as floats)."""
-        return [k for k, d in (self.domains or {}).items() if d.kind in ("integers", "values")]
+
+
+def _ids(domains: Mapping[str, InputDomain]) -> list[str]:
+    """Inputs that hold ids or vocabulary values (never perturbed, even as floats)."""
+    return [k for k, d in domains.items() if d.kind in ("integers", "values")]
 
 
 def _with_probe(feeds: dict[str, np.ndarray], specs: list[Any], probe: bool,
@@ -84,17 +87,18 @@ def pick_feeds(source: Any, predict: Predict, *, inputs: Any = None, samples: in
         UserInputError: the inputs are unusable or the model cannot run on them.
     """
     specs = source.inputs
+    declared = input_domains(source.model)
+    first = choose_domains(specs, dict(source.embedding_vocab), declared)
     if inputs is not None:
         feeds = load_inputs(inputs, specs) if isinstance(inputs, (str, os.PathLike)) \
             else conform_inputs(inputs, specs)
         if save_inputs is not None:
             log.info("inputs saved to %s", write_inputs(save_inputs, feeds))
         n = batch_size(feeds)
-        fed = _with_probe(feeds, specs, probe, None)
-        return Feeds(fed, run_reference(predict, fed, source.output_names), n, None)
+        fed = _with_probe(feeds, specs, probe, first)  # the probe row in the model's domain
+        return Feeds(fed, run_reference(predict, fed, source.output_names), n, None,
+                     ids=_ids(first))
 
-    declared = input_domains(source.model)
-    first = choose_domains(specs, dict(source.embedding_vocab), declared)
     attempts = [first]
     if safer_domains(specs, first, SAFER_DOMAINS[0]) != first:  # some float input to redraw
         attempts += [safer_domains(specs, first, d) for d in SAFER_DOMAINS]
@@ -107,7 +111,8 @@ def pick_feeds(source: Any, predict: Predict, *, inputs: Any = None, samples: in
         outputs = run_reference(predict, fed, source.output_names)
         scores.append(_trouble(outputs))
         if best is None or scores[-1] < best[0]:
-            best = (scores[-1], Feeds(fed, outputs, batch_size(feeds), domains), feeds)
+            best = (scores[-1], Feeds(fed, outputs, batch_size(feeds), domains,
+                                      ids=_ids(domains)), feeds)
         if scores[-1] == (0, 0):
             break
     assert best is not None

@@ -97,7 +97,7 @@ def conditioning_warnings(ref: Reference, source: Any, predict: Predict,
     if not weak:
         return []
     moved = perturbed_feeds(ref.feeds, np.random.default_rng(1), EPS32 * 16,
-                            fixed=picked.id_inputs())
+                            fixed=picked.ids)
     layers = amplifying_layers(source, ref.feeds, moved)
     default = any(d.reason.startswith("default") for d in (picked.domains or {}).values())
     out = []

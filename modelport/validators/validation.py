@@ -1,8 +1,10 @@
 """``validate``: the same inputs through the Keras model and every artifact, one verdict each.
 
-The model is loaded once and run once on the feeds (the seeded or user samples plus one
-layout probe row); each artifact then runs in its own runtime on those very arrays,
-transposed only where its manifest declares another layout.
+The model is loaded once and run on the feeds (the seeded samples, drawn from the domain
+each input declares, or the user's, plus one layout probe row), then a few more times to
+measure its own float32 noise floor (the default rule) and to find outputs that are random
+at inference; each artifact then runs in its own runtime on those very arrays, transposed
+only where its manifest declares another layout.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def validate(
             one array for a single-input model; ``None`` generates seeded inputs.
         samples: how many samples to generate (ignored with ``inputs``).
         seed: the generator's seed.
-        atol, rtol: override the per-dtype defaults (float32: 1e-4 and 1e-3).
+        atol, rtol: replace the default rule (atol: ``NOISE_MULTIPLE`` times the model's
+            measured noise floor per output and sample; rtol: 1e-3 for float32).
         tolerances: per-format overrides: ``{"tflite": (atol, rtol)}`` (either may be
             ``None``), ``{"tflite": {"atol": 1e-3}}`` or ``{"tflite": atol}``.
         shapes: concrete shapes for inputs with unknown dimensions, by input name
@@ -136,7 +139,7 @@ def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg
         t.name: implied_layout(out_model_layouts.get(t.name), len(t.shape or []), t.dtype)
         for t in source.outputs})
     warnings = list(picked.warnings)
-    warnings += measure(ref, source, predict, picked.id_inputs())
+    warnings += measure(ref, source, predict, picked.ids)
 
     def rule(name: str, y: np.ndarray) -> Any:
         return settings.for_output(ref, name)

@@ -347,3 +347,28 @@ def test_embedding_inputs_get_ids_inside_the_vocabulary(models, tmp_path):
     ids = np.load(tmp_path / "in.npz")["words"]
     assert ids.dtype == np.float32 and np.all(ids == np.round(ids))
     assert ids.min() >= 0 and ids.max() < 30 and np.unique(ids).size > 5
+    assert report.inputs["words"]["distribution"] == "integers [0, 30)"
+
+
+def test_user_ids_stored_as_floats_keep_their_probe_in_the_vocabulary_and_their_floor(
+        models, monkeypatch):
+    """Ids given by the user as floats: the layout probe row is drawn from the vocabulary,
+    and the noise floor is not blown up by perturbing ids (517 * (1 - 1e-7) -> id 516)."""
+    import modelport.validators.feeds as feeds_module
+
+    emb = models.get("emb")
+    seen = {}
+    real = feeds_module.run_reference
+
+    def spy(predict, fed, names):
+        seen.update(fed)
+        return real(predict, fed, names)
+
+    monkeypatch.setattr(feeds_module, "run_reference", spy)
+    ids = np.random.default_rng(2).integers(0, 30, (6, 5)).astype(np.float32)
+    report = validate(emb.source, emb.out, inputs={"words": ids})
+    assert report.passed, [r.diagnosis for r in report.results]
+    probe = seen["words"][-1]
+    assert np.all(probe == np.round(probe)) and probe.min() >= 0 and probe.max() < 30
+    # a probability output: its floor is a few float32 roundings, not an id's worth
+    assert report.noise_floors["label"] < 1e-5

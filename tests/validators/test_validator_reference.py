@@ -5,7 +5,6 @@ inference (compared by distribution, in every format)."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
