@@ -52,7 +52,7 @@ class Feeds:
             d = self.domains.get(k) if self.domains else None
             out[k] = {"shape": [self.samples, *v.shape[1:]], "dtype": str(v.dtype),
                       "distribution": d.describe() if d else "user-supplied",
-                      "why": d.reason if d else "given with --inputs"}
+                      "why": d.reason if d else "supplied by the user (--inputs)"}
         return out
 
 
