@@ -252,6 +252,7 @@ def compare_output(name: str, ref: np.ndarray, got: np.ndarray | None, tol: Tole
         # numbers over the finite part would look good; an output with NaN has no error size
         res.max_abs_error = res.max_rel_error = res.cosine = res.min_passing_atol = math.nan
         res.mean_abs_error = res.p99_abs_error = math.nan
+        res.noise_ratio = None if res.noise_ratio is None else math.nan
     elif _is_classifier(ref) and ref_finite.all():
         res.top1_agreement = float(np.mean(np.argmax(a, axis=-1) == np.argmax(b, axis=-1)))
     within = np.where(mask, np.abs(a - b) <= tol.atol_for(b) + tol.rtol * np.abs(b),

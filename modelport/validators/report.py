@@ -68,6 +68,11 @@ class ArtifactResult:
         return _worst([o.min_passing_atol for o in self.outputs])
 
     @property
+    def noise_ratio(self) -> float | None:
+        """The largest error in noise floors of its sample (measured rule only)."""
+        return _worst([o.noise_ratio for o in self.outputs])
+
+    @property
     def cosine(self) -> float | None:
         return _worst([o.cosine for o in self.outputs], min)
 
@@ -80,7 +85,8 @@ class ArtifactResult:
             "artifact": self.artifact, "format": self.format, "passed": self.passed,
             "max_abs_error": self.max_abs_error, "max_rel_error": self.max_rel_error,
             "mean_abs_error": self.mean_abs_error, "p99_abs_error": self.p99_abs_error,
-            "min_passing_atol": self.min_passing_atol, "cosine": self.cosine,
+            "min_passing_atol": self.min_passing_atol, "noise_ratio": self.noise_ratio,
+            "cosine": self.cosine,
             "top1_agreement": self.top1_agreement, "diagnosis": self.diagnosis,
             "layout": dict(self.layout), "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
@@ -161,12 +167,13 @@ def _num(x: float | None, cosine: bool = False) -> str:
 def format_report(report: ValidationReport) -> str:
     """A table (one row per artifact), then the diagnoses of failures and the warnings."""
     rows = [("artifact", "format", "result", "max abs", "max rel", "p99 abs", "cosine",
-             "top-1", "atol to pass")]
+             "top-1", "atol to pass", "noise floors")]
     for r in report.results:
         top1 = "-" if r.top1_agreement is None else f"{r.top1_agreement:.0%}"
+        ratio = "-" if r.noise_ratio is None else f"{r.noise_ratio:.3g}"
         rows.append((r.artifact, r.format, "PASS" if r.passed else "FAIL",
                      _num(r.max_abs_error), _num(r.max_rel_error), _num(r.p99_abs_error),
-                     _num(r.cosine, True), top1, _num(r.min_passing_atol)))
+                     _num(r.cosine, True), top1, _num(r.min_passing_atol), ratio))
     lines = [f"input {k}: {v['distribution']} ({v['why']})" for k, v in report.inputs.items()
              if "distribution" in v]
     lines += table(rows, header=True)
