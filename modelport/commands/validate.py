@@ -25,16 +25,19 @@ def add_validation_options(p: argparse.ArgumentParser) -> None:
     """The options shared with ``convert --validate``."""
     p.add_argument("--inputs", metavar="FILE",
                    help="arrays to feed: a .npz keyed by input name, or a .npy for a "
-                        "single-input model (default: seeded random inputs)")
+                        "single-input model (default: seeded inputs in the range the model "
+                        "declares, e.g. [0, 255] before a Rescaling(1/255))")
     p.add_argument("--samples", type=int, default=4, metavar="N",
                    help="samples to generate (default: 4)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="generator seed (default: 0)")
     p.add_argument("--atol", type=float, metavar="A",
-                   help="absolute tolerance (default for float32: 1e-4)")
+                   help="absolute tolerance, replacing the default: a multiple of the "
+                        "model's own float32 noise floor, measured per output and sample")
     p.add_argument("--rtol", type=float, metavar="R",
                    help="relative tolerance (default for float32: 1e-3)")
     p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=ATOL[,RTOL]",
-                   help="per-format tolerance, e.g. tflite=1e-3,1e-2 (repeatable)")
+                   help="per-format tolerance, e.g. tflite=1e-3,1e-2 (repeatable; replaces "
+                        "--atol/--rtol and the measured default for that format)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2,...",
                    help="concrete shape for an input with unknown dimensions, e.g. "
                         "image=1,224,224,3; the batch is set by --samples (repeatable)")

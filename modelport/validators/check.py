@@ -17,7 +17,7 @@ import numpy as np
 from modelport.core.text import fmt_shape
 from modelport.validators.artifacts import Target
 from modelport.validators.compare import (
-    OutputComparison, Tolerance, compare_output, resolve_tolerance,
+    NOISE_MULTIPLE, OutputComparison, Tolerance, compare_output, resolve_tolerance,
 )
 from modelport.validators.layout import (
     alternatives, expected_shape, flipped, is_layout, shape_conflicts, to_layout,
@@ -25,6 +25,7 @@ from modelport.validators.layout import (
 from modelport.validators.reference import DEGENERATE, Reference
 from modelport.validators.report import ArtifactResult
 from modelport.validators.run import ArtifactRunError, Binding, bind, open_runner, run_artifact
+from modelport.validators.stochastic import as_draws, compare_distribution, frozen_note
 
 __all__ = ["Settings", "check_artifact"]
 
@@ -40,8 +41,14 @@ class Settings:
     per_format: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     allow_degenerate: bool = False
 
-    def tolerance(self, dtype, fmt: str = "") -> Tolerance:
-        return resolve_tolerance(dtype, fmt, self.atol, self.rtol, self.per_format)
+    def tolerance(self, dtype, fmt: str = "", measured: Tolerance | None = None) -> Tolerance:
+        """The rule for an output of ``dtype`` in format ``fmt``: the explicit tolerances
+        given, else ``measured`` (the output's noise-floor rule), else the dtype's."""
+        return resolve_tolerance(dtype, fmt, self.atol, self.rtol, self.per_format, measured)
+
+    def for_output(self, ref: Reference, name: str, fmt: str = "") -> Tolerance:
+        """The rule for the reference output ``name`` in format ``fmt``."""
+        return self.tolerance(ref.outputs[name].dtype, fmt, ref.measured.get(name))
 
 
 def _declared(target: Target, ref: Reference) -> dict[str, str | None]:
@@ -56,10 +63,21 @@ def _declared(target: Target, ref: Reference) -> dict[str, str | None]:
 
 
 def _compare_all(ref: Reference, got: Mapping[str, np.ndarray], binding: Binding,
-                 settings: Settings, fmt: str) -> list[OutputComparison]:
-    return [compare_output(name, y, got.get(name), settings.tolerance(y.dtype, fmt),
-                           binding.outputs.get(name))
-            for name, y in ref.outputs.items()]
+                 settings: Settings, fmt: str,
+                 draws: Mapping[str, np.ndarray] | None = None) -> list[OutputComparison]:
+    """Every output by name: element-wise, or by distribution for random ones."""
+    out = []
+    for name, y in ref.outputs.items():
+        if name in ref.stochastic:
+            got_draws = None if draws is None or name not in draws else as_draws(
+                draws[name], *ref.draws[name].shape[:2])
+            out.append(compare_distribution(name, ref.draws[name], got_draws,
+                                            binding.outputs.get(name)))
+        else:
+            out.append(compare_output(name, y, got.get(name),
+                                      settings.for_output(ref, name, fmt),
+                                      binding.outputs.get(name)))
+    return out
 
 
 def _shape_problems(declared: Mapping[str, list | None], ref: Reference,
@@ -91,10 +109,12 @@ def _flipped_outputs(ref: Reference, got: Mapping[str, np.ndarray], settings: Se
     the names of the outputs that needed the flip."""
     flips = []
     for name, y in ref.outputs.items():
+        if name in ref.stochastic:
+            continue
         g = got.get(name)
         if g is None:
             return None
-        tol = settings.tolerance(y.dtype, fmt)
+        tol = settings.for_output(ref, name, fmt)
         if compare_output(name, y, g, tol).passed:
             continue
         layout = ref.output_layouts.get(name)
@@ -144,12 +164,12 @@ def _swapped_outputs(ref: Reference, got: Mapping[str, np.ndarray],
     """Failing outputs whose values match another model output: bound to the wrong name."""
     notes = []
     for c in comparisons:
-        if c.passed or c.name not in got:
+        if c.passed or c.name not in got or c.name in ref.stochastic:
             continue
         for other, y in ref.outputs.items():
-            if other == c.name or y.shape != np.shape(got[c.name]):
+            if other == c.name or other in ref.stochastic or y.shape != np.shape(got[c.name]):
                 continue
-            if compare_output(other, y, got[c.name], settings.tolerance(y.dtype, fmt)).passed:
+            if compare_output(other, y, got[c.name], settings.for_output(ref, other, fmt)).passed:
                 notes.append(f"output {c.name!r} holds the values of the model's {other!r}: "
                              "the artifact binds its outputs to the wrong names")
                 break
@@ -163,7 +183,12 @@ def _numeric_diagnosis(comparisons: list[OutputComparison]) -> str:
         return "; ".join(nonfinite)
     texts = [c.reason for c in failing]
     cosines = [c.cosine for c in failing if c.cosine is not None]
-    if cosines and min(cosines) >= 0.9999:
+    ratios = [c.noise_ratio for c in failing if c.noise_ratio is not None]
+    if ratios and max(ratios) <= 4 * NOISE_MULTIPLE:
+        texts.append(f"within {max(ratios):.3g} noise floors of the model: float32 rounding "
+                     "amplified by the model rather than a wrong artifact; loosen "
+                     "--atol/--rtol if acceptable")
+    elif cosines and min(cosines) >= 0.9999:
         texts.append("the outputs agree in direction (cosine >= 0.9999): a precision "
                      "difference rather than wrong weights; loosen --atol/--rtol if acceptable")
     elif cosines:
@@ -197,10 +222,19 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
     try:
         got = run_artifact(binding, ref.feeds, ref.layouts, feed_layout, out_layouts,
                            target.fixed_batch)
-        result.outputs = _compare_all(ref, got, binding, settings, target.format)
+        draws = None
+        if ref.stochastic:
+            draws = run_artifact(binding, ref.draw_feeds, ref.layouts, feed_layout,
+                                 out_layouts, target.fixed_batch)
+            again = run_artifact(binding, ref.feeds, ref.layouts, feed_layout, out_layouts,
+                                 target.fixed_batch)
+            result.warnings += [n for n in (frozen_note(k, got, again)
+                                            for k in ref.stochastic) if n]
+        result.outputs = _compare_all(ref, got, binding, settings, target.format, draws)
     except ArtifactRunError as e:
         problems.append(str(e))
-        result.outputs = [compare_output(n, y, None, settings.tolerance(y.dtype, target.format))
+        result.outputs = [compare_output(n, y, None,
+                                         settings.for_output(ref, n, target.format))
                           for n, y in ref.outputs.items()]
         for c in result.outputs:
             c.reason = "not produced: the run failed"
@@ -211,9 +245,14 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
                        f"({', '.join(ref.nonfinite)}); {REAL_INPUTS_HINT}")
     if ref.degenerate and not settings.allow_degenerate:
         verb = "is" if len(ref.degenerate) == 1 else "are"
-        reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} {verb} the same for every "
-                       f"sample), so parity is not demonstrated; {REAL_INPUTS_HINT}, or pass "
-                       "--allow-degenerate")
+        if ref.degenerate_why:  # the model itself is constant: no input can help
+            reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} {verb} the same for "
+                           f"every sample): {ref.degenerate_why}; no input can show parity, "
+                           "pass --allow-degenerate to accept a matching constant")
+        else:
+            reasons.append(f"{DEGENERATE} ({', '.join(ref.degenerate)} {verb} the same for "
+                           f"every sample), so parity is not demonstrated; "
+                           f"{REAL_INPUTS_HINT}, or pass --allow-degenerate")
     if not numeric_ok:
         nan = any(c.nonfinite for c in result.outputs)
         layout = None if nan else _layout_diagnosis(binding, target, ref, feed_layout,

@@ -1,15 +1,17 @@
-"""The arrays fed to the reference and to every artifact: seeded, user-supplied, or a probe.
+"""The arrays generated for the reference and every artifact: seeded samples and a probe.
 
-Generated inputs are never all-ones or all-zeros: constant inputs hide layout and weight
-bugs. Inputs that feed an Embedding get ids inside its vocabulary whatever their declared
-dtype (``Input(shape=(10,))`` is float32 by default yet feeds ids).
+Generated inputs are drawn from the domain the model declares for each input
+(``loading.domain``: a leading ``Rescaling``, ``Normalization``, ``Embedding``...);
+otherwise from a documented default: floats standard normal, integers small non-negative
+ids (``uint8`` the byte range), booleans random. Inputs that feed an Embedding get ids
+inside its vocabulary whatever their declared dtype (``Input(shape=(10,))`` is float32 by
+default yet feeds ids). Generated inputs are never all-ones or all-zeros: constant inputs
+hide layout and weight bugs.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -17,18 +19,30 @@ import numpy as np
 from modelport.core.records import TensorInfo
 from modelport.core.errors import UserInputError
 from modelport.core.text import fmt_shape
+from modelport.loading.domain import InputDomain
+from modelport.validators.user_inputs import np_dtype
 
 __all__ = [
-    "DEFAULT_DIM", "DEFAULT_SPATIAL_DIM", "resolve_shape", "generate_inputs", "layout_probe",
-    "parse_shape_overrides", "load_inputs", "conform_inputs", "save_inputs", "batch_size",
+    "DEFAULT_DIM", "DEFAULT_SPATIAL_DIM", "SAFER_DOMAINS", "resolve_shape", "choose_domains",
+    "safer_domains", "generate_inputs", "layout_probe", "parse_shape_overrides",
 ]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_DIM = 8  # unknown non-batch dimensions: sequence lengths, feature sizes
 DEFAULT_SPATIAL_DIM = 32  # unknown H/W/D of images: survives ~5 stride-2 downsamplings
 DEFAULT_CHANNELS = 3
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+# tried in turn, for the float inputs, when the Keras model outputs NaN/Inf on the first
+# inputs, or outputs that do not vary with them: in range for most models, then small
+# magnitudes (activations stay finite), then large ones (past thresholds and dead units)
+SAFER_DOMAINS = (
+    InputDomain("uniform", 0.0, 1.0, reason="retry: uniform [0, 1), inside most models' "
+                "domains"),
+    InputDomain("normal", mean=0.0, std=0.01, reason="retry: small magnitudes keep "
+                "activations finite"),
+    InputDomain("normal", mean=0.0, std=100.0, reason="retry: large magnitudes reach past "
+                "thresholds and saturated units"),
+)
 
 
 def _spatial_axes(layout: str | None, rank: int) -> tuple[set[int], int | None]:
@@ -83,12 +97,91 @@ def resolve_shape(spec: TensorInfo, samples: int,
     return out
 
 
-def _int_range(dtype: np.dtype, name: str, vocab: Mapping[str, int] | None) -> tuple[int, int]:
-    if vocab and name in vocab:
-        return 0, max(int(vocab[name]), 2)
+def _default_domain(spec: TensorInfo, dtype: np.dtype) -> InputDomain:
+    if dtype.kind == "b":
+        return InputDomain("integers", 0, 2, reason="boolean input")
     if dtype == np.uint8:
-        return 0, 256  # image bytes
-    return 0, 10
+        return InputDomain("integers", 0, 256, reason="uint8 input: image bytes")
+    if dtype.kind in "iu":
+        return InputDomain("integers", 0, 10, reason="integer input and no layer declares "
+                           "its range: small non-negative ids")
+    if dtype.kind == "f":
+        return InputDomain("normal", mean=0.0, std=1.0, reason="default: no layer declares "
+                           "this input's range")
+    raise UserInputError(f"input {spec.name}: cannot generate values of dtype {dtype}; "
+                         "supply arrays with --inputs FILE.npz")
+
+
+def choose_domains(specs: list[TensorInfo], vocab: Mapping[str, int] | None = None,
+                   domains: Mapping[str, InputDomain] | None = None) -> dict[str, InputDomain]:
+    """The distribution each generated input is drawn from, and why.
+
+    The model's declared domain (``domains``) first, then an Embedding vocabulary
+    (``vocab``), then the dtype's default.
+
+    Raises:
+        UserInputError: an input has a dtype values cannot be generated for (e.g. string).
+    """
+    chosen: dict[str, InputDomain] = {}
+    for spec in specs:
+        dtype = np_dtype(spec)
+        if domains and spec.name in domains:
+            chosen[spec.name] = domains[spec.name]
+        elif vocab and spec.name in vocab:
+            size = max(int(vocab[spec.name]), 2)
+            chosen[spec.name] = InputDomain("integers", 0, size, reason=(
+                f"feeds an Embedding of {size} ids"))
+        else:
+            chosen[spec.name] = _default_domain(spec, dtype)
+    return chosen
+
+
+def safer_domains(specs: list[TensorInfo], chosen: Mapping[str, InputDomain],
+                  fallback: InputDomain) -> dict[str, InputDomain]:
+    """``chosen`` with every float input that is not drawn from ids switched to
+    ``fallback`` (ids and integers keep their domain)."""
+    out = dict(chosen)
+    for spec in specs:
+        if np_dtype(spec).kind == "f" and chosen[spec.name].kind in ("normal", "uniform"):
+            out[spec.name] = fallback
+    return out
+
+
+def _fit(x, shape: list[int]) -> np.ndarray:
+    """``x`` broadcast to ``shape``; per-channel values that do not fit collapse to their
+    mean (a domain read through a reshape)."""
+    a = np.asarray(x, dtype=np.float64)
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        return np.full(shape, float(a.mean()))
+
+
+def _from_unit(u: np.ndarray, domain: InputDomain, shape: list[int],
+               dtype: np.dtype) -> np.ndarray:
+    """Map ``u`` (uniform in [0, 1)) into ``domain``, as ``dtype``."""
+    if domain.kind == "values":
+        values = np.asarray(domain.values)
+        return values[np.minimum((u * len(values)).astype(np.int64), len(values) - 1)] \
+            .astype(dtype)
+    if domain.kind == "integers":
+        lo, hi = _fit(domain.low, shape), _fit(domain.high, shape)
+        return np.minimum(lo + np.floor(u * (hi - lo)), hi - 1).astype(dtype)
+    if domain.kind == "uniform":
+        lo, hi = _fit(domain.low, shape), _fit(domain.high, shape)
+        values = lo + u * (hi - lo)
+        return (np.floor(values) if dtype.kind in "iub" else values).astype(dtype)
+    raise ValueError(f"not a bounded domain: {domain.kind}")
+
+
+def _draw(rng: np.random.Generator, domain: InputDomain, shape: list[int],
+          dtype: np.dtype) -> np.ndarray:
+    if domain.kind == "normal":
+        values = _fit(domain.mean, shape) + _fit(domain.std, shape) * rng.standard_normal(shape)
+        return (np.round(values) if dtype.kind in "iub" else values).astype(dtype)
+    if domain.kind == "integers" and np.ndim(domain.low) == 0 and np.ndim(domain.high) == 0:
+        return rng.integers(int(domain.low), int(domain.high), size=shape).astype(dtype)
+    return _from_unit(rng.random(shape), domain, shape, dtype)
 
 
 def generate_inputs(
@@ -98,57 +191,48 @@ def generate_inputs(
     vocab: Mapping[str, int] | None = None,
     shapes: Mapping[str, list[int]] | None = None,
     layout: Mapping[str, str] | None = None,
+    domains: Mapping[str, InputDomain] | None = None,
 ) -> dict[str, np.ndarray]:
-    """One seeded array per input spec, keyed by input name.
-
-    Floats are standard normal; inputs that feed an Embedding get ids in ``[0, vocab)``
-    (in the input's dtype); other integers small non-negative values (``uint8`` the full
-    byte range); booleans random.
+    """One seeded array per input spec, keyed by input name, each drawn from the domain
+    ``choose_domains`` picks for it.
 
     Raises:
         UserInputError: an input has a dtype values cannot be generated for (e.g. string).
     """
     rng = np.random.default_rng(seed)
+    chosen = choose_domains(specs, vocab, domains)
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
         shape = resolve_shape(spec, samples, shapes, (layout or {}).get(spec.name))
-        dtype = _np_dtype(spec)
-        if (vocab and spec.name in vocab) or dtype.kind in "iu":
-            low, high = _int_range(dtype, spec.name, vocab)
-            arr = rng.integers(low, high, size=shape).astype(dtype)
-        elif dtype.kind == "f":
-            arr = rng.standard_normal(shape).astype(dtype)
-        elif dtype.kind == "b":
-            arr = rng.integers(0, 2, size=shape).astype(bool)
-        else:
-            raise UserInputError(f"input {spec.name}: cannot generate values of dtype {dtype}; "
-                                 "supply arrays with --inputs FILE.npz")
-        feeds[spec.name] = arr
+        feeds[spec.name] = _draw(rng, chosen[spec.name], shape, np_dtype(spec))
     return feeds
 
 
 def layout_probe(specs: list[TensorInfo], like: Mapping[str, np.ndarray],
-                 vocab: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+                 vocab: Mapping[str, int] | None = None,
+                 domains: Mapping[str, InputDomain] | None = None) -> dict[str, np.ndarray]:
     """One sample per input whose values encode their own position.
 
-    Each element gets ``frac(i * golden_ratio)`` of its flat index ``i`` (scaled to about
-    unit variance): every position holds a distinct value and neighbours are far apart, so
-    a transposed or reshaped feed cannot give the same answer as the right one.
+    Each element gets ``frac(i * golden_ratio)`` of its flat index ``i``, mapped into the
+    input's domain (a normal domain: its mean +- sqrt(3) std, which has its variance):
+    every position holds a distinct value and neighbours are far apart, so a transposed or
+    reshaped feed cannot give the same answer as the right one.
     """
+    chosen = choose_domains(specs, vocab, domains)
     probe: dict[str, np.ndarray] = {}
     for spec in specs:
-        shape = (1, *like[spec.name].shape[1:])
+        shape = [1, *like[spec.name].shape[1:]]
         dtype = like[spec.name].dtype
         idx = np.arange(int(np.prod(shape)), dtype=np.float64)
-        frac = np.mod(idx * _GOLDEN, 1.0)
-        if (vocab and spec.name in vocab) or dtype.kind in "iu":
-            low, high = _int_range(dtype, spec.name, vocab)
-            values = low + np.floor(frac * (high - low))
-        elif dtype.kind == "b":
-            values = frac > 0.5
+        frac = np.mod(idx * _GOLDEN, 1.0).reshape(shape)
+        domain = chosen[spec.name]
+        if domain.kind == "normal":
+            values = _fit(domain.mean, shape) + _fit(domain.std, shape) * (
+                frac * 2.0 - 1.0) * math.sqrt(3.0)
+            values = (np.round(values) if dtype.kind in "iub" else values).astype(dtype)
         else:
-            values = (frac * 2.0 - 1.0) * math.sqrt(3.0)
-        probe[spec.name] = values.reshape(shape).astype(dtype)
+            values = _from_unit(frac, domain, shape, dtype)
+        probe[spec.name] = values
     return probe
 
 
@@ -170,115 +254,3 @@ def parse_shape_overrides(items: list[str] | None) -> dict[str, list[int]]:
                                  "integers, e.g. image=1,224,224,3")
         out[name.strip()] = values
     return out
-
-
-def batch_size(feeds: Mapping[str, np.ndarray]) -> int:
-    """The shared batch size of ``feeds``.
-
-    Raises:
-        UserInputError: the inputs disagree on the batch size.
-    """
-    sizes = {k: (v.shape[0] if v.ndim else 1) for k, v in feeds.items()}
-    if len(set(sizes.values())) > 1:
-        raise UserInputError(f"inputs have different batch sizes {sizes}; give every input "
-                             "the same number of samples")
-    return next(iter(sizes.values()), 0)
-
-
-def load_inputs(path: str | Path, specs: list[TensorInfo]) -> dict[str, np.ndarray]:
-    """User arrays: ``.npz`` keyed by input name, or ``.npy`` for a model with one input.
-
-    Raises:
-        UserInputError: the file is unreadable, names or shapes do not match the model.
-    """
-    p = Path(path)
-    names = [s.name for s in specs]
-    try:
-        loaded = np.load(p, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            raw: Mapping[str, np.ndarray] | np.ndarray = loaded
-        else:
-            with loaded:
-                raw = {k: loaded[k] for k in loaded.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise UserInputError(f"--inputs {p}: cannot read it ({e}); give a .npz keyed by input "
-                             f"name ({', '.join(names)}) or a .npy for a single input") from None
-    return conform_inputs(raw, specs, f"--inputs {p}")
-
-
-def conform_inputs(raw: Mapping[str, np.ndarray] | np.ndarray, specs: list[TensorInfo],
-                   origin: str = "inputs") -> dict[str, np.ndarray]:
-    """Check user arrays against the model's inputs and key them by input name.
-
-    A bare array is accepted for a single-input model; a ``:0`` suffix on a key is ignored;
-    arrays without the batch dimension get one; dtypes are converted to the model's when
-    no value changes (float64 -> float32 is always accepted).
-
-    Raises:
-        UserInputError: names, shapes, dtypes or batch sizes do not fit the model.
-    """
-    names = [s.name for s in specs]
-    if not isinstance(raw, Mapping):
-        if len(specs) != 1:
-            raise UserInputError(f"{origin}: one array given but the model has {len(specs)} "
-                                 f"inputs ({', '.join(names)}); key the arrays by input name")
-        raw = {names[0]: raw}
-    arrays = {str(k).split(":")[0]: np.asarray(v) for k, v in raw.items()}
-    missing = [n for n in names if n not in arrays]
-    if missing and len(arrays) == 1 and len(specs) == 1:
-        arrays = {names[0]: next(iter(arrays.values()))}
-        missing = []
-    if missing:
-        raise UserInputError(f"{origin}: no array for input(s) {missing}; given "
-                             f"{sorted(arrays)}, the model needs {names}")
-    extra = sorted(set(arrays) - set(names))
-    if extra:
-        log.warning("%s: ignoring arrays %s that are not model inputs", origin, extra)
-    feeds = {s.name: _conform(origin, s, arrays[s.name]) for s in specs}
-    batch_size(feeds)
-    return feeds
-
-
-def _np_dtype(spec: TensorInfo) -> np.dtype:
-    try:
-        return np.dtype(spec.dtype or "float32")
-    except TypeError:
-        raise UserInputError(f"input {spec.name}: unsupported dtype {spec.dtype}") from None
-
-
-def _conform(origin: str, spec: TensorInfo, arr: np.ndarray) -> np.ndarray:
-    shape = list(spec.shape or [])
-    if shape and arr.ndim == len(shape) - 1:
-        arr = arr[None]
-    if shape and arr.ndim != len(shape):
-        raise UserInputError(f"{origin}: {spec.name} has shape {list(arr.shape)}, the "
-                             f"model expects {fmt_shape(shape, named=False)}")
-    for i, (want, have) in enumerate(zip(shape, arr.shape)):
-        if i and isinstance(want, int) and want >= 0 and want != have:
-            raise UserInputError(f"{origin}: {spec.name} has shape {list(arr.shape)}, "
-                                 f"the model expects {fmt_shape(shape, named=False)}")
-    dtype = _np_dtype(spec)
-    if arr.dtype.kind not in "biuf":
-        raise UserInputError(f"{origin}: {spec.name} is {arr.dtype}; give numeric arrays")
-    if arr.dtype != dtype:
-        with np.errstate(all="ignore"):
-            converted = arr.astype(dtype)
-            # float64 -> float32 rounding is what the model would do anyway; anything else
-            # must survive the round trip (ids stored as floats, int64 ids for int32 inputs)
-            exact = (arr.dtype.kind == "f" and dtype.kind == "f") or bool(
-                np.all(converted.astype(arr.dtype) == arr))
-        if not exact:
-            raise UserInputError(f"{origin}: {spec.name} is {arr.dtype}, the model "
-                                 f"expects {dtype} and the values do not convert exactly")
-        arr = converted
-    return arr
-
-
-def save_inputs(path: str | Path, feeds: Mapping[str, np.ndarray]) -> Path:
-    """Write ``feeds`` as a ``.npz`` keyed by input name (replay with ``--inputs``)."""
-    p = Path(path)
-    if p.suffix != ".npz":
-        p = p.with_name(p.name + ".npz")  # np.savez would append it silently otherwise
-    p.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(p, **{k: np.asarray(v) for k, v in feeds.items()})
-    return p

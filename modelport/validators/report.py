@@ -68,6 +68,11 @@ class ArtifactResult:
         return _worst([o.min_passing_atol for o in self.outputs])
 
     @property
+    def noise_ratio(self) -> float | None:
+        """The largest error in noise floors of its sample (measured rule only)."""
+        return _worst([o.noise_ratio for o in self.outputs])
+
+    @property
     def cosine(self) -> float | None:
         return _worst([o.cosine for o in self.outputs], min)
 
@@ -80,7 +85,8 @@ class ArtifactResult:
             "artifact": self.artifact, "format": self.format, "passed": self.passed,
             "max_abs_error": self.max_abs_error, "max_rel_error": self.max_rel_error,
             "mean_abs_error": self.mean_abs_error, "p99_abs_error": self.p99_abs_error,
-            "min_passing_atol": self.min_passing_atol, "cosine": self.cosine,
+            "min_passing_atol": self.min_passing_atol, "noise_ratio": self.noise_ratio,
+            "cosine": self.cosine,
             "top1_agreement": self.top1_agreement, "diagnosis": self.diagnosis,
             "layout": dict(self.layout), "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
@@ -102,8 +108,12 @@ class ValidationReport:
     samples: int = 0
     probe: bool = True
     seed: int | None = None
-    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> shape, dtype
+    # name -> shape, dtype, distribution (what the values were drawn from) and why
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     degenerate: list[str] = field(default_factory=list)  # outputs that ignore the inputs
+    rule: str = ""  # the pass/fail rule applied, in words
+    noise_floors: dict[str, float | None] = field(default_factory=dict)  # per float output
+    stochastic: list[str] = field(default_factory=list)  # outputs compared by distribution
 
     @property
     def passed(self) -> bool:
@@ -123,9 +133,9 @@ class ValidationReport:
             "results": [r.to_dict() for r in self.results],
             "warnings": list(self.warnings), "samples": self.samples,
             "layout_probe": self.probe, "seed": self.seed, "inputs": self.inputs,
-            "degenerate_outputs": list(self.degenerate),
+            "degenerate_outputs": list(self.degenerate), "rule": self.rule,
+            "noise_floors": dict(self.noise_floors), "random_outputs": list(self.stochastic),
         })
-
 
     def to_json(self) -> str:
         """Strict JSON (NaN and Inf are reported as null)."""
@@ -157,19 +167,26 @@ def _num(x: float | None, cosine: bool = False) -> str:
 def format_report(report: ValidationReport) -> str:
     """A table (one row per artifact), then the diagnoses of failures and the warnings."""
     rows = [("artifact", "format", "result", "max abs", "max rel", "p99 abs", "cosine",
-             "top-1", "atol to pass")]
+             "top-1", "atol to pass", "noise floors")]
     for r in report.results:
         top1 = "-" if r.top1_agreement is None else f"{r.top1_agreement:.0%}"
+        ratio = "-" if r.noise_ratio is None else f"{r.noise_ratio:.3g}"
         rows.append((r.artifact, r.format, "PASS" if r.passed else "FAIL",
                      _num(r.max_abs_error), _num(r.max_rel_error), _num(r.p99_abs_error),
-                     _num(r.cosine, True), top1, _num(r.min_passing_atol)))
-    lines = table(rows, header=True)
+                     _num(r.cosine, True), top1, _num(r.min_passing_atol), ratio))
+    lines = [f"input {k}: {v['distribution']} ({v['why']})" for k, v in report.inputs.items()
+             if "distribution" in v]
+    lines += table(rows, header=True)
     failed = [r for r in report.results if not r.passed]
     for r in failed:
         lines.append(f"FAIL {r.artifact}: {r.diagnosis or 'outputs differ'}")
         for o in r.outputs:
             if not o.passed and o.reason and o.reason not in r.diagnosis:
                 lines.append(f"    {o.reason}")
+    if report.rule:
+        floors = ", ".join(f"{k} {v:.3g}" for k, v in report.noise_floors.items()
+                           if v is not None)
+        lines.append(f"rule: {report.rule}" + (f" (noise floors: {floors})" if floors else ""))
     if report.warnings:
         lines.append("warnings:")
         lines += [f"  - {w}" for w in report.warnings]

@@ -1,8 +1,10 @@
 """``validate``: the same inputs through the Keras model and every artifact, one verdict each.
 
-The model is loaded once and run once on the feeds (the seeded or user samples plus one
-layout probe row); each artifact then runs in its own runtime on those very arrays,
-transposed only where its manifest declares another layout.
+The model is loaded once and run on the feeds (the seeded samples, drawn from the domain
+each input declares, or the user's, plus one layout probe row), then a few more times to
+measure its own float32 noise floor (the default rule) and to find outputs that are random
+at inference; each artifact then runs in its own runtime on those very arrays, transposed
+only where its manifest declares another layout.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ import numpy as np
 from modelport.core.errors import UserInputError
 from modelport.validators.artifacts import Target, discover
 from modelport.validators.check import Settings, check_artifact
-from modelport.validators.inputs import (
-    batch_size, conform_inputs, generate_inputs, layout_probe, load_inputs,
-    parse_shape_overrides,
-)
-from modelport.validators.inputs import save_inputs as write_inputs
+from modelport.validators.diagnose import constant_layer
+from modelport.validators.feeds import pick_feeds
+from modelport.validators.inputs import parse_shape_overrides
 from modelport.validators.layout import implied_layout, is_layout
 from modelport.validators.reference import (
-    DEGENERATE, Reference, check_outputs, layout_warnings, run_reference,
+    DEGENERATE, Reference, check_outputs, fixed_state, layout_warnings,
 )
 from modelport.validators.report import ValidationReport
+from modelport.validators.rule import conditioning_warnings, measure, rule_text
 
 __all__ = ["validate", "Baseline", "baseline", "check_targets"]
 
@@ -65,7 +66,8 @@ def validate(
             one array for a single-input model; ``None`` generates seeded inputs.
         samples: how many samples to generate (ignored with ``inputs``).
         seed: the generator's seed.
-        atol, rtol: override the per-dtype defaults (float32: 1e-4 and 1e-3).
+        atol, rtol: replace the default rule (atol: ``NOISE_MULTIPLE`` times the model's
+            measured noise floor per output and sample; rtol: 1e-3 for float32).
         tolerances: per-format overrides: ``{"tflite": (atol, rtol)}`` (either may be
             ``None``), ``{"tflite": {"atol": 1e-3}}`` or ``{"tflite": atol}``.
         shapes: concrete shapes for inputs with unknown dimensions, by input name
@@ -117,7 +119,8 @@ class Baseline:
 def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg = None,
              samples: int = 4, seed: int = 0, shapes: Mapping[str, list[int]] | None = None,
              save_inputs: PathLike | None = None, probe: bool = True) -> Baseline:
-    """Feeds (generated, or the user's) and the Keras model's outputs on them, with the
+    """Feeds (generated in the model's domain, or the user's), the Keras model's outputs
+    on them, the rule each output is judged by (its measured noise floor), and the
     warnings about how much they can prove.
 
     Raises:
@@ -125,44 +128,41 @@ def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg
     """
     settings = settings or Settings()
     specs = source.inputs
-    vocab = dict(source.embedding_vocab)
-    if inputs is None:
-        feeds = generate_inputs(specs, samples, seed, vocab, shapes or {}, source.layout)
-    elif isinstance(inputs, (str, os.PathLike)):
-        feeds = load_inputs(inputs, specs)
-    else:
-        feeds = conform_inputs(inputs, specs)
-    n = batch_size(feeds)
-    described = {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.items()}
-    if save_inputs is not None:
-        saved = write_inputs(save_inputs, feeds)
-        log.info("inputs saved to %s", saved)
-    if probe:
-        extra = layout_probe(specs, feeds, vocab)
-        feeds = {k: np.concatenate([v, extra[k]]) for k, v in feeds.items()}
-
     predict = _reference_fn(source)
-    outputs = run_reference(predict, feeds, source.output_names)
+    picked = pick_feeds(source, predict, inputs=inputs, samples=samples, seed=seed,
+                        shapes=shapes, probe=probe, save_inputs=save_inputs)
+    feeds = picked.feeds
     layouts = {t.name: implied_layout(source.layout.get(t.name), len(t.shape or []), t.dtype)
                for t in specs}
     out_model_layouts = _output_layouts(source)
-    ref = Reference(feeds, outputs, n, probe, layouts, {
+    ref = Reference(feeds, picked.outputs, picked.samples, probe, layouts, {
         t.name: implied_layout(out_model_layouts.get(t.name), len(t.shape or []), t.dtype)
         for t in source.outputs})
-    check_outputs(ref, settings.tolerance)
-    warnings = list(ref.warnings)
+    warnings = list(picked.warnings)
+    warnings += measure(ref, source, predict, picked.ids)
+
+    def rule(name: str, y: np.ndarray) -> Any:
+        return settings.for_output(ref, name)
+
+    check_outputs(ref, rule)
+    warnings += ref.warnings
     # only inputs the model gives a layout; a "none" input is transposed only to explain
     # a failure
     with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
     warnings += layout_warnings(feeds, with_layout, predict, {t.name: t for t in specs},
-                                settings.tolerance)
-    if ref.degenerate and settings.allow_degenerate:
-        warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
-                        "demonstrated (allowed by --allow-degenerate)")
+                                rule, skip=ref.stochastic)
+    if ref.degenerate:
+        ref.degenerate_why = constant_layer(source, feeds) or ""
+        if settings.allow_degenerate:
+            warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
+                            "demonstrated (allowed by --allow-degenerate)")
+    warnings += conditioning_warnings(ref, source, predict, picked)
     report = ValidationReport(
-        model=str(source.path), warnings=warnings, samples=n, probe=probe,
+        model=str(source.path), warnings=warnings, samples=picked.samples, probe=probe,
         seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
-        inputs=described,
+        inputs=picked.described(), rule=rule_text(ref, settings),
+        noise_floors={k: t.noise_floor for k, t in ref.measured.items()},
+        stochastic=list(ref.stochastic),
     )
     return Baseline(source, settings, ref, out_model_layouts, report)
 
@@ -215,7 +215,7 @@ def _reference_fn(source: Any):
     fixed = next((t.shape[0] for t in source.inputs
                   if t.shape and isinstance(t.shape[0], int) and t.shape[0] > 0), None)
     if not fixed:
-        return source.predict
+        return fixed_state(source.predict, getattr(source, "model", None))
 
     def predict(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = next(iter(feeds.values())).shape[0]
@@ -231,7 +231,7 @@ def _reference_fn(source: Any):
             parts.append({k: np.asarray(v)[:fixed - short] for k, v in out.items()})
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    return predict
+    return fixed_state(predict, getattr(source, "model", None))
 
 
 def _output_layouts(source: Any) -> dict[str, str]:

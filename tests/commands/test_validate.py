@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from modelport.cli import main
+from modelport.validators.compare import NOISE_MULTIPLE
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +124,40 @@ def test_degenerate_model_exits_1_unless_allowed(tmp_path, capsys):
     assert "degenerate: outputs do not depend on the inputs" in capsys.readouterr().out
     assert "degenerate" in json.loads(report.read_text())["results"][0]["diagnosis"]
     assert main(args + ["--allow-degenerate"]) == 0
+
+
+def test_report_states_inputs_rule_and_noise_floor(tmp_path, capsys):
+    """A pixel model (Rescaling(1/255) first): the table and the JSON say each input's
+    distribution and why, the rule applied and the noise floor measured per output."""
+    import keras
+    from keras import layers
+
+    from modelport.conversion import convert
+
+    keras.utils.set_random_seed(22)
+    inp = keras.Input((6, 6, 3), name="photo")
+    x = layers.Rescaling(1 / 255, name="to_unit")(inp)
+    x = layers.Conv2D(4, 3, activation="relu", name="conv")(x)
+    out = layers.Dense(2, name="score")(layers.Flatten(name="flat")(x))
+    keras.Model(inp, out).save(tmp_path / "pix.keras")
+    assert convert(tmp_path / "pix.keras", tmp_path / "out", formats="onnx").ok
+    report = tmp_path / "r.json"
+    assert main(["validate", str(tmp_path / "pix.keras"), str(tmp_path / "out"),
+                 "--json", str(report)]) == 0
+    text = capsys.readouterr().out
+    assert "input photo: uniform [0, 255] (Rescaling 'to_unit'" in text
+    assert "rule: every element |artifact - keras| <= atol + rtol*|keras|" in text
+    assert "noise floors: score " in text
+    d = json.loads(report.read_text())
+    assert d["inputs"]["photo"]["distribution"] == "uniform [0, 255]"
+    assert "pixel values in [0, 255]" in d["inputs"]["photo"]["why"]
+    assert "noise floor" in d["rule"] and d["noise_floors"]["score"] > 0
+    (o,) = d["results"][0]["outputs"]
+    assert o["rule"] == "measured" and o["noise_floor"] == d["noise_floors"]["score"]
+    assert o["atol"] >= NOISE_MULTIPLE * o["noise_floor"]
+    # an explicit tolerance replaces the measured one, and the report says so
+    assert main(["validate", str(tmp_path / "pix.keras"), str(tmp_path / "out"),
+                 "--atol", "0.5", "--json", str(report)]) == 0
+    d = json.loads(report.read_text())
+    (o,) = d["results"][0]["outputs"]
+    assert (o["rule"], o["atol"]) == ("explicit", 0.5) and "atol=0.5" in d["rule"]

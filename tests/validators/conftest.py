@@ -106,7 +106,50 @@ def _tf_keras_embedding(path: Path) -> None:
     tf_keras.Model(inp, out).save(path)
 
 
+def calibrate_batchnorm(model: Any, x: Any) -> None:
+    """Give every BatchNormalization the statistics of one training-mode pass over ``x``
+    (momentum 0 for that pass): realistic activations instead of random weights' ~1e-6."""
+    import keras
+
+    bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    saved = [b.momentum for b in bns]
+    for b in bns:
+        b.momentum = 0.0
+    model(x, training=True)
+    for b, m in zip(bns, saved):
+        b.momentum = m
+
+
+def _deep(path: Path) -> None:
+    """A pixel CNN (Rescaling(1/255) first, so its inputs are pixels in [0, 255]) with five
+    weighted layers and BatchNorms calibrated on pixels: folding, fusing and summation order
+    differ between runtimes, and its logits are O(1)."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    keras.utils.set_random_seed(15)
+    inp = keras.Input((16, 16, 3), name="pixels")
+    x = layers.Rescaling(1 / 255, name="scale")(inp)
+    for i, (filters, stride) in enumerate([(8, 1), (12, 2)]):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = layers.BatchNormalization(name="bn_dw")(x)
+    x = layers.Activation("swish", name="swish")(x)
+    x = layers.Conv2D(16, 1, name="project")(x)
+    x = layers.BatchNormalization(name="bn_project")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    out = layers.Dense(5, name="logits")(x)
+    model = keras.Model(inp, out, name="deep")
+    calibrate_batchnorm(model, np.random.default_rng(0).uniform(0, 255, (32, 16, 16, 3))
+                        .astype("float32"))
+    model.save(path)
+
+
 _BUILDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "deep": (_deep, "all"),
     "emb": (_tf_keras_embedding, "onnx"),
     "seg": (_dense_map, "onnx"),
     "sym": (_symmetric, "all"),
@@ -165,6 +208,12 @@ def copy_with_manifest(built: Built, dest: Path, fmt: str, artifact: Path | None
     data["artifacts"] = [record]
     (dest / built.manifest.name).write_text(json.dumps(data))
     return dest
+
+
+@pytest.fixture(scope="session")
+def calibrate() -> Callable[[Any, Any], None]:
+    """``calibrate_batchnorm`` for tests (conftest modules are not importable by name)."""
+    return calibrate_batchnorm
 
 
 @pytest.fixture

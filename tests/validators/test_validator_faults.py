@@ -12,6 +12,7 @@ import pytest
 from modelport import converters
 from modelport.core.errors import UserInputError
 from modelport.validators import faults
+from modelport.validators.compare import NOISE_MULTIPLE
 from modelport.validators.inputs import generate_inputs, layout_probe
 from modelport.validators.validation import validate
 
@@ -56,6 +57,44 @@ def test_weights_perturbed_by_two_percent_in_one_format(models, tmp_path, fmt, i
     assert "outside atol" in r.diagnosis and "expects" not in r.diagnosis
     assert r.max_abs_error > 1e-3 and r.min_passing_atol > 1e-4
     assert report.exit_code == 1
+
+
+MIDDLE = {"savedmodel": faults.savedmodel_scale_middle_layer,
+          "pb": faults.pb_scale_middle_layer,
+          "tflite": faults.tflite_scale_middle_layer,
+          "onnx": faults.onnx_scale_middle_layer}
+
+
+def test_deep_pixel_model_passes_every_format_with_the_measured_rule(models):
+    deep = models.get("deep")
+    report = validate(deep.source, deep.out)
+    assert report.passed, [(r.format, r.diagnosis) for r in report.results]
+    assert report.inputs["pixels"]["distribution"] == "uniform [0, 255]"
+    assert "Rescaling 'scale'" in report.inputs["pixels"]["why"]
+    floor = report.noise_floors["logits"]
+    assert floor and 0 < floor < 1e-3
+    for r in report.results:
+        (o,) = r.outputs
+        assert o.rule == "measured" and o.noise_floor == floor
+        if r.format != "savedmodel":  # the same kernels as Keras: no rounding difference
+            assert o.noise_ratio is not None and o.noise_ratio < NOISE_MULTIPLE, r.format
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_one_middle_layer_scaled_by_two_percent_fails_that_format_only(models, tmp_path, fmt):
+    deep = models.get("deep")
+    out = tmp_path / "out"
+    shutil.copytree(deep.out, out)
+    bad = converters.artifact_path(out, deep.model.stem, fmt)
+    if bad.is_dir():
+        shutil.rmtree(bad)
+    MIDDLE[fmt](deep.artifact(fmt), bad, 1.02)
+    report = validate(deep.source, out)
+    verdicts = {r.format: r.passed for r in report.results}
+    assert verdicts == {f: f != fmt for f in FORMATS}, [r.diagnosis for r in report.results]
+    (o,) = report.result(fmt).outputs
+    assert o.noise_ratio > 10 * NOISE_MULTIPLE, o.noise_ratio  # far outside the float noise
+    assert "noise floors" in report.result(fmt).diagnosis
 
 
 @pytest.mark.parametrize("output", ["probs", "aux"])
@@ -135,8 +174,12 @@ def test_degenerate_model_fails_unless_allowed(models):
     r = _only(report)
     assert not r.passed and r.max_abs_error < 1e-6  # the artifact matches, yet proves nothing
     assert "degenerate: outputs do not depend on the inputs" in r.diagnosis
-    assert "--inputs" in r.diagnosis
+    # the model itself is constant (a zero kernel): no input can help, and it says which layer
+    assert "layer 'score' (Dense) has an all-zero kernel" in r.diagnosis
+    assert "no input can show parity" in r.diagnosis and "--allow-degenerate" in r.diagnosis
     assert report.degenerate == ["score"]
+    assert any("do not vary with the inputs on every input distribution tried" in w
+               for w in report.warnings), report.warnings
     allowed = validate(deg.source, deg.out, allow_degenerate=True)
     assert allowed.passed
     assert any("degenerate" in w for w in allowed.warnings)
@@ -304,3 +347,28 @@ def test_embedding_inputs_get_ids_inside_the_vocabulary(models, tmp_path):
     ids = np.load(tmp_path / "in.npz")["words"]
     assert ids.dtype == np.float32 and np.all(ids == np.round(ids))
     assert ids.min() >= 0 and ids.max() < 30 and np.unique(ids).size > 5
+    assert report.inputs["words"]["distribution"] == "integers [0, 30)"
+
+
+def test_user_ids_stored_as_floats_keep_their_probe_in_the_vocabulary_and_their_floor(
+        models, monkeypatch):
+    """Ids given by the user as floats: the layout probe row is drawn from the vocabulary,
+    and the noise floor is not blown up by perturbing ids (517 * (1 - 1e-7) -> id 516)."""
+    import modelport.validators.feeds as feeds_module
+
+    emb = models.get("emb")
+    seen = {}
+    real = feeds_module.run_reference
+
+    def spy(predict, fed, names):
+        seen.update(fed)
+        return real(predict, fed, names)
+
+    monkeypatch.setattr(feeds_module, "run_reference", spy)
+    ids = np.random.default_rng(2).integers(0, 30, (6, 5)).astype(np.float32)
+    report = validate(emb.source, emb.out, inputs={"words": ids})
+    assert report.passed, [r.diagnosis for r in report.results]
+    probe = seen["words"][-1]
+    assert np.all(probe == np.round(probe)) and probe.min() >= 0 and probe.max() < 30
+    # a probability output: its floor is a few float32 roundings, not an id's worth
+    assert report.noise_floors["label"] < 1e-5

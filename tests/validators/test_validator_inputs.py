@@ -8,9 +8,10 @@ import pytest
 from modelport.core.records import TensorInfo
 from modelport.core.errors import UserInputError
 from modelport.validators.inputs import (
-    DEFAULT_DIM, DEFAULT_SPATIAL_DIM, conform_inputs, generate_inputs, layout_probe,
-    load_inputs, parse_shape_overrides, resolve_shape, save_inputs,
+    DEFAULT_DIM, DEFAULT_SPATIAL_DIM, generate_inputs, layout_probe, parse_shape_overrides,
+    resolve_shape,
 )
+from modelport.validators.user_inputs import conform_inputs, load_inputs, save_inputs
 
 IMAGE = TensorInfo("image", [None, 8, 8, 3], "float32")
 TOKENS = TensorInfo("tokens", [None, 12], "int32")
@@ -131,3 +132,52 @@ def test_conform_checks_dtypes_and_batches():
     with pytest.raises(UserInputError, match="batch"):
         conform_inputs({"image": np.ones((2, 8, 8, 3), np.float32),
                         "tokens": np.ones((3, 12), np.int32)}, [IMAGE, TOKENS])
+
+
+def test_inputs_are_drawn_from_the_declared_domain():
+    from modelport.loading.domain import InputDomain
+
+    pixels = InputDomain("uniform", 0.0, 255.0, reason="Rescaling")
+    norm = InputDomain("normal", mean=np.array([[[10.0, -5.0, 0.0]]]),
+                       std=np.array([[[2.0, 0.5, 1.0]]]), reason="Normalization")
+    vocab = InputDomain("values", values=(12, 36, 42, 1138), reason="IntegerLookup")
+    specs = [IMAGE, TensorInfo("feat", [None, 4, 3], "float32"),
+             TensorInfo("ids", [None, 6], "int64")]
+    domains = {"image": pixels, "feat": norm, "ids": vocab}
+    feeds = generate_inputs(specs, samples=400, seed=1, domains=domains)
+    img = feeds["image"]
+    assert img.min() >= 0 and img.max() <= 255 and img.max() > 250 and img.min() < 5
+    assert abs(img.mean() - 127.5) < 3
+    per_channel = feeds["feat"].reshape(-1, 3)
+    np.testing.assert_allclose(per_channel.mean(0), [10.0, -5.0, 0.0], atol=0.1)
+    np.testing.assert_allclose(per_channel.std(0), [2.0, 0.5, 1.0], rtol=0.05)
+    assert set(np.unique(feeds["ids"])) == {12, 36, 42, 1138}
+    # the layout probe stays in the domain too, and still encodes positions
+    probe = layout_probe(specs, feeds, domains=domains)
+    assert probe["image"].min() >= 0 and probe["image"].max() <= 255
+    assert np.unique(probe["image"]).size == probe["image"].size
+    assert set(np.unique(probe["ids"])) <= {12, 36, 42, 1138}
+    assert abs(probe["feat"][..., 0].mean() - 10.0) < 2.0
+
+
+def test_default_domains_say_why():
+    from modelport.validators.inputs import choose_domains
+
+    chosen = choose_domains([IMAGE, TOKENS, FLOAT_IDS, BYTES, FLAGS], vocab={"ids": 40})
+    assert chosen["image"].describe() == "normal (mean 0, std 1)"
+    assert chosen["image"].reason.startswith("default")
+    assert chosen["tokens"].describe() == "integers [0, 10)"
+    assert chosen["ids"].describe() == "integers [0, 40)" and "Embedding" in chosen["ids"].reason
+    assert chosen["bytes"].describe() == "integers [0, 256)"
+    assert chosen["flags"].kind == "integers"
+
+
+def test_safer_domains_replace_float_inputs_only():
+    from modelport.validators.inputs import SAFER_DOMAINS, choose_domains, safer_domains
+
+    chosen = choose_domains([IMAGE, TOKENS, FLOAT_IDS], vocab={"ids": 40})
+    safer = safer_domains([IMAGE, TOKENS, FLOAT_IDS], chosen, SAFER_DOMAINS[0])
+    assert safer["image"] is SAFER_DOMAINS[0]
+    assert safer["tokens"] is chosen["tokens"] and safer["ids"] is chosen["ids"]
+    feeds = generate_inputs([IMAGE], samples=3, domains=safer)
+    assert feeds["image"].min() >= 0 and feeds["image"].max() < 1
