@@ -13,7 +13,7 @@ import numpy as np
 
 from modelport.core.text import one_line
 from modelport.validators.compare import (
-    NOISE_MULTIPLE, compare_output, measured_tolerance,
+    KERNEL_RTOL, NOISE_MULTIPLE, compare_output, measured_tolerance,
 )
 from modelport.validators.diagnose import amplifying_layers
 from modelport.validators.noise import EPS32, measure_noise, perturbed_feeds
@@ -72,8 +72,8 @@ def rule_text(ref: Reference, settings: Any) -> str:
     parts = [f"every element |artifact - keras| <= atol + rtol*|keras|; default atol = "
              f"{NOISE_MULTIPLE:g} x the Keras model's own noise floor on each sample "
              f"(how far it moves when its inputs and weights are perturbed by one float32 "
-             f"rounding), at least {NOISE_MULTIPLE:g} roundings of the sample's largest value; "
-             "rtol = 1e-3 (float32)"]
+             f"rounding), at least {NOISE_MULTIPLE:g} roundings and {KERNEL_RTOL:g} of the "
+             "sample's largest value (kernels' own approximations); rtol = 1e-3 (float32)"]
     if settings.atol is not None or settings.rtol is not None or settings.per_format:
         given = [f"{k}={v}" for k, v in (("atol", settings.atol), ("rtol", settings.rtol))
                  if v is not None]

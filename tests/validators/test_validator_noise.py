@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from modelport.validators.compare import (
-    NOISE_MULTIPLE, Tolerance, compare_output, measured_tolerance, resolve_tolerance,
+    KERNEL_RTOL, NOISE_MULTIPLE, Tolerance, compare_output, measured_tolerance, resolve_tolerance,
 )
 from modelport.validators.noise import EPS32, measure_noise, perturbed_feeds, perturbed_weights
 from modelport.validators.stochastic import as_draws, compare_distribution, repeated_feeds
@@ -78,12 +78,15 @@ def test_measured_tolerance_is_per_sample_and_never_below_float_rounding():
     ref = np.array([[1.0, -2.0], [1000.0, 5.0], [0.0, 0.0], [0.5, 0.5]], np.float32)
     tol = measured_tolerance(ref.dtype, ref, np.array([1e-6, 0.0, 0.0, 0.0]))
     assert tol.rule == "measured" and tol.rtol == 1e-3
-    assert tol.rows[0] == pytest.approx(NOISE_MULTIPLE * 1e-6)
-    assert tol.rows[1] == pytest.approx(NOISE_MULTIPLE * EPS32 * 1000.0)  # rounding of 1000
+    # kernels' own approximations: never below KERNEL_RTOL of the sample's largest value
+    assert tol.rows[0] == pytest.approx(max(NOISE_MULTIPLE * 1e-6, KERNEL_RTOL * 2.0))
+    assert tol.rows[1] == pytest.approx(KERNEL_RTOL * 1000.0)
     assert tol.rows[2] == 0.0
-    assert tol.rows[3] == pytest.approx(NOISE_MULTIPLE * EPS32 * 0.5)
+    assert tol.rows[3] == pytest.approx(KERNEL_RTOL * 0.5)
     assert tol.atol == max(tol.rows) and tol.noise_floor == 1e-6
-    # an error of 2 floors passes on sample 0 and fails on sample 2, where the floor is less
+    big = measured_tolerance(ref.dtype, ref, np.array([1e-4, 0.0, 0.0, 0.0]))
+    assert big.rows[0] == pytest.approx(NOISE_MULTIPLE * 1e-4)  # the floor, when larger
+    # an error passes on sample 0 and fails on sample 2, where the tolerance is less
     a = ref.astype(np.float64).copy()
     a[0, 0] += 2e-6
     assert compare_output("y", ref, a, tol).passed
@@ -94,7 +97,7 @@ def test_measured_tolerance_is_per_sample_and_never_below_float_rounding():
 
 
 def test_no_sample_gets_less_than_the_median_floor():
-    ref = np.ones((5, 1), np.float32)
+    ref = np.full((5, 1), 0.01, np.float32)  # small: the kernel allowance (1e-6) is below
     tol = measured_tolerance(ref.dtype, ref, np.array([1e-6, 2e-6, 3e-6, 1e-9, 1e-3]))
     assert tol.rows[3] == pytest.approx(NOISE_MULTIPLE * 2e-6)  # a lucky draw near 0
     assert tol.rows[0] == pytest.approx(NOISE_MULTIPLE * 2e-6)
