@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep the artifacts here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("modelport.loading", "modelport.conversion", "absl",
+    for noisy in ("modelport.loading", "modelport.conversion", "modelport.validators", "absl",
                   "tensorflow", "tf2onnx", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not args.corpus.is_dir():

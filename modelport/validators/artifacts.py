@@ -58,6 +58,8 @@ class _Manifests:
         self.by_artifact: dict[str, tuple[ArtifactRecord, Path, str]] = {}
         self.read_dirs: set[str] = set()
         self.failed: list[tuple[ArtifactRecord, Path]] = []
+        # candidates convert kept aside after they failed its check (for debugging)
+        self.aside: set[str] = set()
 
     def scan(self, directory: Path) -> None:
         if _key(directory) in self.read_dirs:
@@ -78,6 +80,8 @@ class _Manifests:
                     self.by_artifact[_key(apath)] = (rec, mpath, source_stem)
                 elif not apath.exists():
                     self.failed.append((rec, mpath))
+                if rec.details.get("unverified"):
+                    self.aside.add(_key(mpath.parent / str(rec.details["unverified"])))
 
     def lookup(self, path: Path) -> tuple[ArtifactRecord, Path, str] | None:
         self.scan(path.parent)
@@ -135,11 +139,14 @@ def discover(paths: Iterable[str | os.PathLike[str]],
         if fmt is not None:
             found = [(p, fmt)]
         elif p.is_dir():
-            found = _artifacts_in(p)
             manifests.scan(p)
+            found = [(a, f) for a, f in _artifacts_in(p) if _key(a) not in manifests.aside]
             if not found:
-                raise UserInputError(f"{p}: no artifacts in this directory (looked for "
-                                     "*.savedmodel/, *.pb, *.tflite, *.onnx)")
+                failed = "; ".join(f"{r.format}: {r.error}" for r, m in manifests.failed
+                                   if _key(m.parent) == _key(p))
+                raise UserInputError(f"{p}: no artifacts in this directory " + (
+                    f"(its manifest says why: {failed})" if failed else
+                    "(looked for *.savedmodel/, *.pb, *.tflite, *.onnx)"))
         elif p.name.endswith(MANIFEST_SUFFIX):
             found = _listed_in(p)
             manifests.scan(p.parent)

@@ -19,6 +19,7 @@ from modelport import converters
 from modelport.conversion import convert
 from modelport.converters.base import Route
 from modelport.core.atomic import PARTIAL_MARK
+from modelport.core.errors import UserInputError
 from tests.models import dense_model
 
 
@@ -126,6 +127,14 @@ def test_every_route_mismatching_exits_1_and_keeps_the_candidate_aside(model_fil
     assert record["route"] == "worse"  # the last candidate is the one kept
     assert _matches_keras(model_file, out / "net.unverified.onnx") > 0.1
     assert [p.name for p in out.iterdir() if PARTIAL_MARK in p.name] == []
+    # validate OUT/ does not take the candidate kept aside for a result of the conversion:
+    # it says why there is no onnx artifact; given explicitly, the candidate fails
+    from modelport.validators.validation import validate
+
+    with pytest.raises(UserInputError, match="kept aside as net.unverified.onnx"):
+        validate(model_file, [out])
+    explicit = validate(model_file, [out / "net.unverified.onnx"])
+    assert not explicit.passed and explicit.results[0].format == "onnx"
     # a later good run publishes again and removes the stale candidate
     monkeypatch.undo()
     assert main(["convert", str(model_file), "--out", str(out), "--to", "onnx"]) == 0
