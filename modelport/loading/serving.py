@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from modelport.loading.random_ops import stateful_random
+
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.source import SourceModel
 
@@ -70,7 +72,9 @@ class Serving:
             names = source.input_names
 
             def serve(*args: Any) -> dict[str, Any]:
-                return _call_model(source, dict(zip(names, args)))
+                # runs only while tracing: random draws become ops every runtime has
+                with stateful_random():
+                    return _call_model(source, dict(zip(names, args)))
 
             self._functions[batch_size] = tf.function(
                 serve, input_signature=self._specs(batch_size), autograph=False)
