@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 
 test-corpus: $(STAMP)
 	$(BIN)/python -m modelport.corpus ../shared/corpus/public corpus-report.md
+	$(BIN)/python -m modelport.corpus ../shared/corpus/public2 corpus2-report.md
 
 # the zoo: Keras Applications and layer-coverage models built from code (cached), then every
 # file through load + convert(all) + validate, as the corpus tier does
