@@ -66,14 +66,6 @@ def expected(m: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     return "full", ()
 
 
-# Limits no tool here can pass, with the specific reason the row must give (every other
-# format must still port and validate): TFLite builtins have no 3-D max pooling, and the
-# LiteRT package here has no Flex delegate to run one
-KNOWN_LIMITS = {
-    "RalphHan__Lip-Reading__autoencoder.h5":
-        ("tflite", ("MaxPool3D", "--allow-flex"), "TFLite builtins lack MaxPool3D"),
-}
-
 if not any(MANIFESTS.values()):
     pytest.skip(f"corpus not found at {CORPUS} or {CORPUS2}", allow_module_level=True)
 
@@ -95,19 +87,6 @@ def corpus_rows(tmp_path_factory):
     return rows
 
 
-def _excused(name: str, row) -> str | None:
-    """The known limit when ``row`` fails exactly the way KNOWN_LIMITS says: only that
-    format, with a reason that names what is missing and the remedy."""
-    if name not in KNOWN_LIMITS or not row.loaded_with:
-        return None
-    fmt, words, reason = KNOWN_LIMITS[name]
-    from modelport import converters
-
-    others = set(converters.names()) - {fmt}
-    said = f"{fmt}:" in row.reason and all(w in row.reason for w in words)
-    return reason if set(row.validated) >= others and said else None
-
-
 FULL = [(c, f) for c, f in ENTRIES if expected(MANIFESTS[c][f])[0] == "full"]
 REFUSED = [(c, f) for c, f in ENTRIES if expected(MANIFESTS[c][f])[0] == "refused"]
 AUTHORS = [(c, f) for c, f in ENTRIES if expected(MANIFESTS[c][f])[0] == "authors_classes"]
@@ -119,9 +98,6 @@ def test_full_model_loads_ports_and_validates(corpus_rows, corpus, name):
     assert not row.crashed, row.reason
     if row.ok:
         return
-    excuse = _excused(name, row)
-    if excuse:
-        return  # a specific, honest limit (see KNOWN_LIMITS); any other failure fails
     if "degenerate" in row.reason and len(row.ported) == 4:
         # honest: parity cannot be shown on a constant; the stock loader agrees it is one
         assert _stock_output_is_constant(corpus, name), row.reason

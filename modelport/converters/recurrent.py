@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-__all__ = ["recurrent_layers", "plain_recurrent", "is_stateful"]
+__all__ = ["all_layers", "recurrent_layers", "plain_recurrent", "is_stateful"]
 
 _MISSING = object()
 
 
-def _layers(model: Any) -> list[Any]:
+def all_layers(model: Any) -> list[Any]:
     """Every layer inside ``model``, wrappers' inner layers included (tf_keras and
     Keras 3 both provide ``_flatten_layers``)."""
     flatten = getattr(model, "_flatten_layers", None)
@@ -31,13 +31,13 @@ def _layers(model: Any) -> list[Any]:
 def recurrent_layers(model: Any) -> list[Any]:
     """The RNN layers of ``model`` (those with a ``cell`` and an ``unroll`` switch),
     including the ones inside ``Bidirectional`` and ``TimeDistributed``."""
-    return [layer for layer in _layers(model)
+    return [layer for layer in all_layers(model)
             if hasattr(layer, "cell") and hasattr(layer, "unroll")]
 
 
 def is_stateful(model: Any) -> bool:
     """Whether any layer keeps state between calls on purpose (``stateful=True``)."""
-    return any(getattr(layer, "stateful", False) is True for layer in _layers(model))
+    return any(getattr(layer, "stateful", False) is True for layer in all_layers(model))
 
 
 @contextlib.contextmanager

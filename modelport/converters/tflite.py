@@ -11,6 +11,7 @@ SavedModel importer loses); and with ``allow_flex``, Flex (Select TF) ops.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.pooling3d import pooling_as_2d, pooling_layers
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
 from modelport.converters.tflite_flatbuffer import (
@@ -83,6 +85,11 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
                   "RNN kernel; builtin ops, dynamic batch",
                   _writer(source, None, None, unroll=True, hint=hint)),
         ]
+    if pooling_layers(source.model):
+        found.append(Route(
+            "pooling-2d", "3-D pooling as 2-D pooling and a pass over depth (TFLite has no "
+            "3-D pooling builtin; the two compute the same); builtin ops, dynamic batch",
+            _writer(source, None, None, rewrite=pooling_as_2d, hint=hint)))
     found.append(Route(
         "frozen-graph", "the frozen GraphDef through TensorFlow's graph importer, which keeps "
         "static shapes a SavedModel import can lose (e.g. channels after an upsampling of "
@@ -97,25 +104,29 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
 
 
 def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
-            unroll: bool | None = None, flex: bool = False,
-            hint: bool = False) -> Callable[[Path], ArtifactRecord]:
+            unroll: bool | None = None, flex: bool = False, hint: bool = False,
+            rewrite: Callable[[Any], Any] | None = None) -> Callable[[Path], ArtifactRecord]:
     """A route's write function; ``unroll`` not None traces the model afresh with its
-    recurrent layers as plain ops (unrolled, or a loop); ``hint``: a failure suggests
+    recurrent layers as plain ops (unrolled, or a loop), ``rewrite`` (a context manager
+    over the model) traces it afresh inside that context; ``hint``: a failure suggests
     ``--allow-flex``."""
+    if unroll is not None:
+        rewrite = functools.partial(plain_recurrent, unroll=unroll)
 
     def write(dest: Path) -> ArtifactRecord:
-        if unroll is None:
+        if rewrite is None:
             data = _convert_bytes(serving, batch, flex, hint)
         else:
             from modelport.loading.serving import trace
 
-            fresh = trace(source)  # a new trace: the shared one may hold fused kernels
-            with plain_recurrent(source.model, unroll):
+            fresh = trace(source)  # a new trace: the shared one holds the plain layers
+            with rewrite(source.model):
                 try:
                     fresh.concrete(batch)
                 except Exception as e:  # e.g. unrolling needs a known number of time steps
-                    how = "unrolled" if unroll else "as a loop"
-                    raise ConversionError(f"cannot trace the recurrent layers {how}: "
+                    how = ("recurrent layers " + ("unrolled" if unroll else "as a loop")
+                           if unroll is not None else "rewritten model")
+                    raise ConversionError(f"cannot trace the {how}: "
                                           + one_line(e, 240, with_type=False, whole=True)) from e
                 data = _convert_bytes(fresh, batch, flex, hint)
         model = read_model(data)
