@@ -145,6 +145,9 @@ def convert(
         record = produce(module, source, serving, options, out, checker, mode=mode,
                          base=out / plain.path if plain is not None else None)
         record.seconds = time.monotonic() - start
+        if cal is not None and cal.synthetic and converters.needs_calibration(name, mode):
+            record.warnings.append("calibrated on synthetic inputs generated from the "
+                                   "model's declared input domain, not on real data")
         manifest.artifacts.append(record)
         if progress:
             progress(label, "done" if record.ok else "failed", record)
