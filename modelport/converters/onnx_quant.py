@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from modelport.converters.base import Route
+from modelport.converters.base import Route, check_mode
 from modelport.core.errors import ConversionError, MissingDependencyError
 from modelport.core.records import ArtifactRecord, Calibration
 from modelport.core.text import one_line
@@ -47,12 +47,7 @@ def routes(mode: str, calibration: Calibration | None, base: Path | None,
     """The routes to variant ``mode``, best first. ``base`` is the checked float32 ONNX
     artifact when there is one; otherwise ``write_float`` writes one to quantize;
     ``io_record(dest)`` is the record of an ONNX model of the source's I/O at ``dest``."""
-    if mode not in MODES:
-        raise ConversionError(f"unknown ONNX quantization mode {mode!r}; choose from "
-                              f"{', '.join(MODES)}")
-    if mode in CALIBRATED and calibration is None:
-        raise ConversionError(f"--quantize {mode} needs calibration data: pass --calibration "
-                              "FILE.npz|DIR or --synthetic-calibration")
+    check_mode("ONNX", MODES, CALIBRATED, mode, calibration)
     made = {
         "dynamic": [("dynamic-int8", "int8 weights (QInt8)", lambda s, d: _dynamic(s, d, "QInt8")),
                     ("dynamic-uint8", "uint8 weights (QUInt8)",

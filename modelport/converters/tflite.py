@@ -27,7 +27,7 @@ from modelport.converters.tflite_flatbuffer import (
 )
 from modelport.core.errors import ConversionError, ModelFileError
 from modelport.core.quiet import native_stderr_silenced
-from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
+from modelport.core.records import ArtifactRecord, ConvertOptions, Description
 from modelport.core.text import fmt_shape, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,12 +103,9 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
 def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOptions,
                      mode: str, base: Path | None = None) -> list[Route]:
     """The same routes, each converting with ``mode``'s post-training quantization
-    (``tflite_quant``); an integer-only variant takes no Flex route. ``base`` (the
-    float32 artifact) is not needed: the converter quantizes from the model."""
-    tune = tflite_quant.tuner(mode, options.calibration, source.input_names)
-    return [tflite_quant.variant(r, mode, options.calibration, tune)
-            for r in routes(source, serving, options)
-            if not (mode == "int8-full" and r.name == "flex")]
+    (``tflite_quant``); ``base`` (the float32 artifact) is not needed."""
+    return tflite_quant.variants(routes(source, serving, options), mode, options.calibration,
+                                 source.input_names)
 
 
 def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
@@ -271,8 +268,8 @@ class TFLiteRunner(Runner):
                 raise _litert_error(path, e) from None
             log.debug("%s: allocation deferred to the first run (%s)", path, e)
         self._scaled = {} if raw_io else tflite_quant.quantized_io(path)
-        super().__init__(path, [self._float_view(t) for t in desc.inputs],
-                         [self._float_view(t) for t in desc.outputs])
+        super().__init__(path, tflite_quant.float_view(desc.inputs, self._scaled),
+                         tflite_quant.float_view(desc.outputs, self._scaled))
         sigs = self._interp.get_signature_list()
         self._key = "serving_default" if "serving_default" in sigs else next(iter(sigs), None)
         self._fixed = None
@@ -280,23 +277,13 @@ class TFLiteRunner(Runner):
             if t.shape and t.shape[0] is not None:
                 self._fixed = t.shape[0]
 
-    def _float_view(self, t: TensorInfo) -> TensorInfo:
-        q = self._scaled.get(t.name)
-        if q is None:
-            return TensorInfo(t.name, t.shape, t.dtype)
-        return TensorInfo(t.name, t.shape, "float32", {"quantized": dict(q)})
-
     @property
     def fixed_batch(self) -> int | None:
         return self._fixed
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        qs = self._scaled
-        feeds = {k: tflite_quant.quantize(v, **qs[k]) if k in qs else v
-                 for k, v in feeds.items()}
-        out = self._invoke(feeds)
-        return {k: tflite_quant.dequantize(v, **qs[k]) if k in qs else v
-                for k, v in out.items()}
+        out = self._invoke(tflite_quant.to_integers(feeds, self._scaled))
+        return tflite_quant.to_floats(out, self._scaled)
 
     def _invoke(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._key is None:

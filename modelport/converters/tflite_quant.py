@@ -17,14 +17,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from modelport.converters.base import Route
+from modelport.converters.base import Route, check_mode
 from modelport.converters.tflite_flatbuffer import describe as describe_flatbuffer
 from modelport.converters.tflite_flatbuffer import op_names, read_model
 from modelport.core.errors import ConversionError
-from modelport.core.records import ArtifactRecord, Calibration
+from modelport.core.records import ArtifactRecord, Calibration, TensorInfo
 
-__all__ = ["MODES", "CALIBRATED", "INTEGER_IO", "tuner", "apply", "variant", "float_ops",
-           "quantized_io", "quantize", "dequantize"]
+__all__ = ["MODES", "CALIBRATED", "INTEGER_IO", "tuner", "apply", "variants", "variant",
+           "float_ops", "quantized_io", "quantize", "dequantize", "float_view", "to_integers",
+           "to_floats"]
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,7 @@ def tuner(mode: str, calibration: Calibration | None, input_names: list[str]) ->
         ConversionError: an integer mode without calibration data (the pipeline asks
             for it before converting anything; this guards the API).
     """
-    if mode not in MODES:
-        raise ConversionError(f"unknown TFLite quantization mode {mode!r}; choose from "
-                              f"{', '.join(MODES)}")
-    if mode in CALIBRATED and calibration is None:
-        raise ConversionError(f"--quantize {mode} needs calibration data: pass --calibration "
-                              "FILE.npz|DIR or --synthetic-calibration")
+    check_mode("TFLite", MODES, CALIBRATED, mode, calibration)
 
     def tune(converter: Any, by_name: bool) -> None:
         import tensorflow as tf
@@ -143,6 +139,15 @@ def quantized_io(path: str | Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def variants(found: list[Route], mode: str, calibration: Calibration | None,
+             input_names: list[str]) -> list[Route]:
+    """The float32 routes ``found``, each writing variant ``mode``; an integer-only
+    variant takes no Flex route."""
+    tune = tuner(mode, calibration, input_names)
+    return [variant(r, mode, calibration, tune) for r in found
+            if not (mode == "int8-full" and r.name == "flex")]
+
+
 def variant(route: Route, mode: str, calibration: Calibration | None, tune: Tune) -> Route:
     """A float32 ``route`` writing a ``mode`` variant (its converter tuned by ``tune``): an
     integer-only artifact is refused when ops stayed float; the record says the mode, the
@@ -194,3 +199,23 @@ def quantize(x: np.ndarray, dtype: str, scale: float, zero_point: int) -> np.nda
 def dequantize(q: np.ndarray, scale: float, zero_point: int, dtype: str = "") -> np.ndarray:
     """Integer tensor values as the floats they stand for: ``scale * (q - zero_point)``."""
     return ((np.asarray(q, np.float64) - zero_point) * scale).astype(np.float32)
+
+
+Scaled = dict[str, dict[str, Any]]  # tensor name -> dtype, scale, zero_point
+
+
+def float_view(tensors: list[TensorInfo], scaled: Scaled) -> list[TensorInfo]:
+    """Runner I/O records: the integer tensors of ``scaled`` shown as the float32 values
+    they stand for (their quantization under ``extra["quantized"]``)."""
+    return [TensorInfo(t.name, t.shape, "float32", {"quantized": dict(scaled[t.name])})
+            if t.name in scaled else TensorInfo(t.name, t.shape, t.dtype) for t in tensors]
+
+
+def to_integers(feeds: dict[str, np.ndarray], scaled: Scaled) -> dict[str, np.ndarray]:
+    """Float feeds quantized for the integer inputs of ``scaled``."""
+    return {k: quantize(v, **scaled[k]) if k in scaled else v for k, v in feeds.items()}
+
+
+def to_floats(results: dict[str, np.ndarray], scaled: Scaled) -> dict[str, np.ndarray]:
+    """Integer results dequantized for the outputs of ``scaled``."""
+    return {k: dequantize(v, **scaled[k]) if k in scaled else v for k, v in results.items()}
