@@ -114,16 +114,11 @@ def float_ops(model: Any) -> list[str]:
     if sub is None:
         return []
     names = op_names(model)
-    found = []
-    for i, op in enumerate(sub.operators or []):
-        if names[i] in _CONVERSIONS:
-            continue
-        touched = [j for j in list(op.inputs) + list(op.outputs) if j >= 0]
-        if any(sub.tensors[j].type in _FLOAT_TYPES for j in touched):
-            found.append(names[i])
-    if not found and any(n in _CONVERSIONS for n in names):
-        found = [n for n in names if n in _CONVERSIONS]
-    return sorted(set(found))
+    floating = [names[i] for i, op in enumerate(sub.operators or [])
+                if any(j >= 0 and sub.tensors[j].type in _FLOAT_TYPES
+                       for j in list(op.inputs) + list(op.outputs))]
+    # QUANTIZE also requantizes int8 to int8: only a float tensor makes it an offender
+    return sorted(set(n for n in floating if n not in _CONVERSIONS) or floating)
 
 
 def quantized_io(path: str | Path) -> dict[str, dict[str, Any]]:

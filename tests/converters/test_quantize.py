@@ -190,3 +190,39 @@ def test_a_wrong_variant_fails_its_tier(variants, tmp_path):
                       inputs=variants.heldout)
     assert not report.passed
     assert "float16 tier" in report.results[0].diagnosis
+
+
+def test_a_two_input_model_calibrates_by_input_name(fixture_models, tmp_path):
+    """Calibration arrays reach each input by name (the fixture declares ``meta`` before
+    ``image``); its integer-only variant requantizes int8 to int8 before a Concatenate,
+    which is no float op."""
+    from modelport.converters.tflite_flatbuffer import read_model
+    from modelport.converters.tflite_quant import float_ops
+
+    fx = fixture_models.get("multi_io")
+    rng = np.random.default_rng(0)
+    cal = {"image": rng.normal(size=(48, 16, 16, 3)).astype(np.float32),
+           "meta": rng.normal(size=(48, 8)).astype(np.float32)}
+    manifest = convert(fx.path, tmp_path, formats="tflite,onnx", quantize="int8,int8-full",
+                       calibration=cal)
+    assert manifest.ok, [(a.path, a.error) for a in manifest.artifacts if not a.ok]
+    full = tmp_path / "multi_io.int8-full.tflite"
+    assert "QUANTIZE" in [n.op for n in converters.get("tflite").describe(full).nodes]
+    assert float_ops(read_model(full.read_bytes())) == []
+    for a in manifest.artifacts:
+        if a.quantization:
+            assert a.check["status"] == "passed" and a.check["sqnr_db"] > 20
+            assert {o["name"] for o in a.check["outputs"]} == {"score", "probs"}
+
+
+def test_variants_are_byte_identical_when_converted_again(variants, tmp_path):
+    import hashlib
+
+    again = convert(variants.fx.path, tmp_path, formats="tflite,onnx",
+                    quantize=["int8", "float16", "dynamic"],
+                    calibration=variants.fx.path.parent / variants.fx.extra["calibration"],
+                    check=False)
+    for a in again.artifacts:
+        if a.quantization:
+            first = hashlib.sha256(variants.path(a.format, a.quantization).read_bytes())
+            assert a.sha256 == first.hexdigest(), a.path
