@@ -198,3 +198,27 @@ def test_int8_full_over_an_op_without_integer_kernel_fails_with_exit_3(tmp_path,
     assert _convert(model, tmp_path / "fallback", "--quantize", "int8",
                     "--synthetic-calibration") == 0
     assert (tmp_path / "fallback" / "elu.int8.tflite").is_file()
+
+
+def test_a_variant_short_of_its_tier_is_kept_aside_and_exits_1(cnn, tmp_path, capsys):
+    """--tier replaces a default figure: an int8 variant (SQNR ~35 dB on the calibration
+    data) held to 60 dB is not published; it is kept aside as .unverified and the
+    float32 artifact is still written."""
+    out = tmp_path / "out"
+    cal = cnn.path.parent / cnn.extra["calibration"]
+    assert _convert(cnn.path, out, "--quantize", "int8", "--calibration", str(cal),
+                    "--tier", "int8=sqnr:60") == 1
+    captured = capsys.readouterr()
+    assert "UNVERIFIED" in captured.out + captured.err and "SQNR" in captured.err
+    assert _left(out) == ["trained_cnn.int8.unverified.tflite", "trained_cnn.manifest.json",
+                          "trained_cnn.tflite"]
+    record = json.loads((out / "trained_cnn.manifest.json").read_text())["artifacts"][1]
+    assert record["ok"] is False and record["check"]["tier"]["sqnr"] == 60.0
+    assert "int8 tier" in record["error"]
+    # the same run with the default tier publishes it (and drops the copy kept aside)
+    assert _convert(cnn.path, out, "--quantize", "int8", "--calibration", str(cal)) == 0
+    assert _left(out) == ["trained_cnn.int8.tflite", "trained_cnn.manifest.json",
+                          "trained_cnn.tflite"]
+    capsys.readouterr()
+    assert main(["validate", str(cnn.path), str(out), "--tier", "int8=sqnr:60"]) == 1
+    assert "SQNR" in capsys.readouterr().out
