@@ -38,7 +38,7 @@ QUANTIZE = onnx_quant.MODES  # quantized variants (convert --quantize), see onnx
 CALIBRATED = onnx_quant.CALIBRATED
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes",
-           "quantized_routes", "load", "describe", "rename_values"]
+           "quantized_routes", "load", "describe", "rename_values", "save_with_external_data"]
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
         raise ConversionError(f"tf2onnx produced an invalid ONNX model: {e}") from e
     big = sum(t.ByteSize() for t in graph.initializer) > EXTERNAL_DATA_OVER
     if big:
-        _save_with_external_data(model_proto, dest)
+        save_with_external_data(model_proto, dest)
     else:
         onnx.save_model(model_proto, str(dest))
     return _io_record(source, dest, {"opset": options.opset, "external_data": big,
@@ -224,7 +224,7 @@ def _io_record(source: SourceModel, dest: Path, details: dict[str, Any]) -> Arti
                           details=details)
 
 
-def _save_with_external_data(model_proto: Any, dest: Path) -> None:
+def save_with_external_data(model_proto: Any, dest: Path) -> None:
     """Weights to a side file named after their hash (``<name>.onnx.<hash>.data``, a
     relative path): once published beside an older pair, the old model still points at
     its own weights until the new model replaces it."""

@@ -2,7 +2,9 @@
 quantization tools (``dynamic``, ``int8``: static QDQ, per-channel) and onnxconverter-common's
 float16 converter (``float16``, float32 I/O kept), as routes of the ONNX format.
 
-The float16 converter's known traps are handled here: it leaves ``Cast(to=FLOAT)`` nodes
+A float32 model whose weights are in an external-data file (over 1 GiB) gives variants
+written the same way (``onnx.save_with_external_data``). The float16 converter's known
+traps are handled here: it leaves ``Cast(to=FLOAT)`` nodes
 unchanged while their outputs become float16 (an invalid graph, onnxconverter-common
 #320), so those casts are retargeted; it keeps ``Resize`` (whose scales must stay float32)
 in float32 through its default block list; and a graph it still leaves with mixed
@@ -49,24 +51,26 @@ def routes(mode: str, calibration: Calibration | None, base: Path | None,
     ``io_record(dest)`` is the record of an ONNX model of the source's I/O at ``dest``."""
     check_mode("ONNX", MODES, CALIBRATED, mode, calibration)
     made = {
-        "dynamic": [("dynamic-int8", "int8 weights (QInt8)", lambda s, d: _dynamic(s, d, "QInt8")),
+        "dynamic": [("dynamic-int8", "int8 weights (QInt8)",
+                     lambda s, d, big: _dynamic(s, d, "QInt8", big)),
                     ("dynamic-uint8", "uint8 weights (QUInt8)",
-                     lambda s, d: _dynamic(s, d, "QUInt8"))],
+                     lambda s, d, big: _dynamic(s, d, "QUInt8", big))],
         "int8": [("qdq-per-channel", "QDQ, per-channel int8 weights",
-                  lambda s, d: _static(s, d, calibration, True)),
+                  lambda s, d, big: _static(s, d, calibration, True, big)),
                  ("qdq-per-tensor", "QDQ, per-tensor int8 weights",
-                  lambda s, d: _static(s, d, calibration, False))],
+                  lambda s, d, big: _static(s, d, calibration, False, big))],
         "float16": [("float16", "float16 weights and compute, float32 I/O",
-                     lambda s, d: _save(_float16(_load(s)), d)),
+                     lambda s, d, big: _save(_float16(_load(s)), d, big)),
                     ("float16-weights", "float16 weights cast to float32 at load, float32 "
-                     "compute (any graph)", lambda s, d: _save(_fp16_weights(_load(s)), d))],
+                     "compute (any graph)",
+                     lambda s, d, big: _save(_fp16_weights(_load(s)), d, big))],
     }[mode]
     return [Route(name, f"{MODES[mode]}; {how}",
                   _writer(mode, fn, calibration, base, (write_float, io_record), name))
             for name, how, fn in made]
 
 
-def _writer(mode: str, fn: Callable[[Path, Path], None], calibration: Calibration | None,
+def _writer(mode: str, fn: Callable[[Path, Path, bool], None], calibration: Calibration | None,
             base: Path | None, writers: tuple[Write, Write], route: str) -> Write:
     write_float, io_record = writers
 
@@ -76,8 +80,9 @@ def _writer(mode: str, fn: Callable[[Path, Path], None], calibration: Calibratio
             if src is None or not src.exists():
                 src = Path(tmp) / "float32.onnx"
                 write_float(src)
+            big = _external(src)
             try:
-                fn(src, dest)
+                fn(src, dest, big)
             except (ConversionError, MissingDependencyError):
                 raise
             except Exception as e:  # the quantizers raise anything
@@ -85,6 +90,7 @@ def _writer(mode: str, fn: Callable[[Path, Path], None], calibration: Calibratio
                 raise ConversionError(f"--quantize {mode}: {one_line(e, 300)}") from e
         _check(dest, mode)
         record = io_record(dest)
+        record.details["external_data"] = big
         record.details["quantization"] = {
             "mode": mode, "description": MODES[mode],
             "calibration": calibration.to_dict() if calibration and mode in CALIBRATED
@@ -100,10 +106,33 @@ def _load(path: Path) -> Any:
     return onnx.load(str(path))
 
 
-def _save(model: Any, dest: Path) -> None:
+def _external(path: Path) -> bool:
+    """Whether the model keeps its weights in an external-data file."""
     import onnx
 
-    onnx.save_model(model, str(dest))
+    proto = onnx.load(str(path), load_external_data=False)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+
+
+def _save(model: Any, dest: Path, big: bool) -> None:
+    import onnx
+
+    if big:
+        from modelport.converters.onnx import save_with_external_data
+
+        save_with_external_data(model, dest)
+    else:
+        onnx.save_model(model, str(dest))
+
+
+def _resave(dest: Path, big: bool) -> None:
+    """onnxruntime's quantizers write external data as ``<name>.data``; it is renamed
+    after its hash as every ONNX artifact's is (``onnx.save_with_external_data``)."""
+    if not big:
+        return
+    written = dest.parent / f"{dest.name}.data"
+    _save(_load(dest), dest, True)
+    written.unlink(missing_ok=True)
 
 
 def _check(dest: Path, mode: str) -> None:
@@ -117,15 +146,17 @@ def _check(dest: Path, mode: str) -> None:
                               f"{one_line(e, 300, with_type=False)}") from e
 
 
-def _dynamic(src: Path, dest: Path, weight_type: str) -> None:
+def _dynamic(src: Path, dest: Path, weight_type: str, big: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="modelport-onnxq-") as tmp:
-        quantize_dynamic(str(_preprocessed(src, Path(tmp))), str(dest),
-                         weight_type=getattr(QuantType, weight_type))
+        quantize_dynamic(str(_preprocessed(src, Path(tmp), big)), str(dest),
+                         weight_type=getattr(QuantType, weight_type),
+                         use_external_data_format=big)
+    _resave(dest, big)
 
 
-def _preprocessed(src: Path, tmp: Path) -> Path:
+def _preprocessed(src: Path, tmp: Path, big: bool) -> Path:
     """onnxruntime's recommended pre-processing (graph optimisation, shape inference);
     the model as it is when that fails."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -133,7 +164,8 @@ def _preprocessed(src: Path, tmp: Path) -> Path:
     out = tmp / "pre.onnx"
     try:
         # symbolic shape inference needs sympy; ONNX shape inference suffices here
-        quant_pre_process(str(src), str(out), skip_symbolic_shape=True)
+        quant_pre_process(str(src), str(out), skip_symbolic_shape=True,
+                          save_as_external_data=big)
         return out
     except Exception:  # pre-processing is an optimisation, not a requirement
         log.debug("quant_pre_process failed; quantizing the model as it is", exc_info=True)
@@ -141,7 +173,7 @@ def _preprocessed(src: Path, tmp: Path) -> Path:
 
 
 def _static(src: Path, dest: Path, calibration: Calibration | None,
-            per_channel: bool) -> None:
+            per_channel: bool, big: bool) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader, QuantFormat, QuantType, quantize_static,
     )
@@ -162,9 +194,11 @@ def _static(src: Path, dest: Path, calibration: Calibration | None,
             return batch
 
     with tempfile.TemporaryDirectory(prefix="modelport-onnxq-") as tmp:
-        quantize_static(str(_preprocessed(src, Path(tmp))), str(dest), Reader(),
+        quantize_static(str(_preprocessed(src, Path(tmp), big)), str(dest), Reader(),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        use_external_data_format=big)
+    _resave(dest, big)
 
 
 def _float16_module() -> Any:

@@ -100,3 +100,36 @@ def test_a_bad_float16_graph_falls_back_to_float16_weights(tmp_path, monkeypatch
     assert record.route == "float16-weights" and record.check["status"] == "passed"
     plain = next(a for a in manifest.artifacts if a.quantization is None)
     assert record.size <= 0.55 * plain.size
+
+
+def test_variants_of_an_external_data_model_keep_their_weights_beside_them(tmp_path,
+                                                                           monkeypatch):
+    """A float32 ONNX whose weights sit in a side file (models over 1 GiB; forced here)
+    gives variants written the same way: each names its own hash-named side file, no
+    quantizer leftovers remain, and the directory can move."""
+    import onnx
+
+    from modelport import converters
+    from modelport.conversion import convert
+    from modelport.converters import onnx as onnx_fmt
+    from tests.models import dense_model
+
+    monkeypatch.setattr(onnx_fmt, "EXTERNAL_DATA_OVER", 0)
+    model = dense_model(tmp_path / "wide.keras", 12, 400, 3, seed=8)
+    out = tmp_path / "out"
+    manifest = convert(model, out, formats="onnx", quantize="dynamic,int8,float16",
+                       synthetic_calibration=True)
+    assert manifest.ok, [(a.path, a.error) for a in manifest.artifacts if not a.ok]
+    data = sorted(p.name for p in out.glob("*.data"))
+    assert len(data) == 4 and all(".onnx." in name for name in data)  # hash-named, one each
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    x = np.random.default_rng(1).standard_normal((3, 12)).astype("float32")
+    for a in manifest.artifacts:
+        assert a.details["external_data"] is True
+        proto = onnx.load(str(moved / a.path), load_external_data=False)
+        (location,) = {e.value for t in proto.graph.initializer for e in t.external_data
+                       if e.key == "location"}
+        assert location.startswith(a.path + ".") and (moved / location).is_file()
+        y = converters.get("onnx").load(moved / a.path).run({"x": x})["y"]
+        assert y.shape == (3, 3) and np.isfinite(y).all()
