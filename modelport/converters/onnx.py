@@ -164,7 +164,7 @@ def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOpti
     artifact) when given, else one converted for it (``onnx_quant``)."""
     return onnx_quant.routes(mode, options.calibration, base,
                              lambda dest: _write(source, serving, dest, options),
-                             lambda dest: _io_record(source, dest, {}))
+                             lambda dest: _io_record(source, dest, {}), save_with_external_data)
 
 
 def _write(source: SourceModel, serving: Serving, dest: Path,

@@ -3,7 +3,7 @@ quantization tools (``dynamic``, ``int8``: static QDQ, per-channel) and onnxconv
 float16 converter (``float16``, float32 I/O kept), as routes of the ONNX format.
 
 A float32 model whose weights are in an external-data file (over 1 GiB) gives variants
-written the same way (``onnx.save_with_external_data``). The float16 converter's known
+written the same way (``save_big``: the ONNX module's own writer). The float16 converter's known
 traps are handled here: it leaves ``Cast(to=FLOAT)`` nodes
 unchanged while their outputs become float16 (an invalid graph, onnxconverter-common
 #320), so those casts are retargeted; it keeps ``Resize`` (whose scales must stay float32)
@@ -42,28 +42,37 @@ CALIBRATION_BATCH = 16  # samples per calibration run (the batch dimension is dy
 SMALL_INITIALIZER = 64  # elements: shape constants and scalars keep float32
 
 Write = Callable[[Path], ArtifactRecord]
+SaveBig = Callable[[Any, Path], None]
 
 
 def routes(mode: str, calibration: Calibration | None, base: Path | None,
-           write_float: Write, io_record: Write) -> list[Route]:
+           write_float: Write, io_record: Write, save_big: SaveBig) -> list[Route]:
     """The routes to variant ``mode``, best first. ``base`` is the checked float32 ONNX
     artifact when there is one; otherwise ``write_float`` writes one to quantize;
-    ``io_record(dest)`` is the record of an ONNX model of the source's I/O at ``dest``."""
+    ``io_record(dest)`` is the record of an ONNX model of the source's I/O at ``dest``;
+    ``save_big(model, dest)`` writes a model with its weights in a side file."""
     check_mode("ONNX", MODES, CALIBRATED, mode, calibration)
+
+    def save(model: Any, dest: Path, big: bool) -> None:
+        if big:
+            save_big(model, dest)
+        else:
+            _load_onnx().save_model(model, str(dest))
+
     made = {
         "dynamic": [("dynamic-int8", "int8 weights (QInt8)",
-                     lambda s, d, big: _dynamic(s, d, "QInt8", big)),
+                     lambda s, d, big: _dynamic(s, d, "QInt8", big, save)),
                     ("dynamic-uint8", "uint8 weights (QUInt8)",
-                     lambda s, d, big: _dynamic(s, d, "QUInt8", big))],
+                     lambda s, d, big: _dynamic(s, d, "QUInt8", big, save))],
         "int8": [("qdq-per-channel", "QDQ, per-channel int8 weights",
-                  lambda s, d, big: _static(s, d, calibration, True, big)),
+                  lambda s, d, big: _static(s, d, calibration, True, big, save)),
                  ("qdq-per-tensor", "QDQ, per-tensor int8 weights",
-                  lambda s, d, big: _static(s, d, calibration, False, big))],
+                  lambda s, d, big: _static(s, d, calibration, False, big, save))],
         "float16": [("float16", "float16 weights and compute, float32 I/O",
-                     lambda s, d, big: _save(_float16(_load(s)), d, big)),
+                     lambda s, d, big: save(_float16(_load(s)), d, big)),
                     ("float16-weights", "float16 weights cast to float32 at load, float32 "
                      "compute (any graph)",
-                     lambda s, d, big: _save(_fp16_weights(_load(s)), d, big))],
+                     lambda s, d, big: save(_fp16_weights(_load(s)), d, big))],
     }[mode]
     return [Route(name, f"{MODES[mode]}; {how}",
                   _writer(mode, fn, calibration, base, (write_float, io_record), name))
@@ -100,10 +109,14 @@ def _writer(mode: str, fn: Callable[[Path, Path, bool], None], calibration: Cali
     return write
 
 
-def _load(path: Path) -> Any:
+def _load_onnx() -> Any:
     import onnx
 
-    return onnx.load(str(path))
+    return onnx
+
+
+def _load(path: Path) -> Any:
+    return _load_onnx().load(str(path))
 
 
 def _external(path: Path) -> bool:
@@ -114,24 +127,16 @@ def _external(path: Path) -> bool:
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
 
 
-def _save(model: Any, dest: Path, big: bool) -> None:
-    import onnx
-
-    if big:
-        from modelport.converters.onnx import save_with_external_data
-
-        save_with_external_data(model, dest)
-    else:
-        onnx.save_model(model, str(dest))
+Save = Callable[[Any, Path, bool], None]
 
 
-def _resave(dest: Path, big: bool) -> None:
+def _resave(dest: Path, big: bool, save: Save) -> None:
     """onnxruntime's quantizers write external data as ``<name>.data``; it is renamed
-    after its hash as every ONNX artifact's is (``onnx.save_with_external_data``)."""
+    after its hash as every ONNX artifact's is (``save``)."""
     if not big:
         return
     written = dest.parent / f"{dest.name}.data"
-    _save(_load(dest), dest, True)
+    save(_load(dest), dest, True)
     written.unlink(missing_ok=True)
 
 
@@ -146,14 +151,14 @@ def _check(dest: Path, mode: str) -> None:
                               f"{one_line(e, 300, with_type=False)}") from e
 
 
-def _dynamic(src: Path, dest: Path, weight_type: str, big: bool) -> None:
+def _dynamic(src: Path, dest: Path, weight_type: str, big: bool, save: Save) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="modelport-onnxq-") as tmp:
         quantize_dynamic(str(_preprocessed(src, Path(tmp), big)), str(dest),
                          weight_type=getattr(QuantType, weight_type),
                          use_external_data_format=big)
-    _resave(dest, big)
+    _resave(dest, big, save)
 
 
 def _preprocessed(src: Path, tmp: Path, big: bool) -> Path:
@@ -173,7 +178,7 @@ def _preprocessed(src: Path, tmp: Path, big: bool) -> Path:
 
 
 def _static(src: Path, dest: Path, calibration: Calibration | None,
-            per_channel: bool, big: bool) -> None:
+            per_channel: bool, big: bool, save: Save) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader, QuantFormat, QuantType, quantize_static,
     )
@@ -198,7 +203,7 @@ def _static(src: Path, dest: Path, calibration: Calibration | None,
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         use_external_data_format=big)
-    _resave(dest, big)
+    _resave(dest, big, save)
 
 
 def _float16_module() -> Any:

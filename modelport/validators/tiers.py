@@ -110,7 +110,7 @@ def parse_tiers(items: list[str] | None) -> dict[str, dict[str, float | None]]:
     return out
 
 
-def resolve_tiers(overrides: Mapping[str, Any] | None) -> dict[str, Tier]:
+def resolve_tiers(overrides: Mapping[str, Any] | None = None) -> dict[str, Tier]:
     """``DEFAULT_TIERS`` with the user's figures (``parse_tiers`` output, or ``Tier``s)."""
     tiers = dict(DEFAULT_TIERS)
     for mode, given in (overrides or {}).items():
