@@ -124,13 +124,15 @@ def _from_manifest(manifest: Path) -> Path:
     from modelport import converters
 
     try:
-        records = {a.format: a for a in read_manifest(manifest).artifacts if a.ok}
+        # per format its float32 artifact first, then its quantized variants
+        records = sorted((a for a in read_manifest(manifest).artifacts if a.ok),
+                         key=lambda a: a.quantization is not None)
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"{manifest}: not a readable modelport manifest ({e})") from None
     for fmt in converters.by_view_rank():  # the format Netron draws most completely first
-        record = records.get(fmt)
-        if record is not None and (manifest.parent / record.path).exists():
-            return servable_file(manifest.parent / record.path)
+        for record in (r for r in records if r.format == fmt):
+            if (manifest.parent / record.path).exists():
+                return servable_file(manifest.parent / record.path)
     raise UserInputError(f"{manifest}: no converted artifact is present beside it; "
                          "re-run 'modelport convert'")
 

@@ -152,3 +152,20 @@ def test_directories_open_their_model(tmp_path, model):
     assert servable_file(out) == out / "m.onnx"
     with pytest.raises(UserInputError):
         servable_file(tmp_path)  # neither a SavedModel nor a convert output
+
+
+def test_a_convert_output_opens_the_float_artifact_not_a_quantized_variant(tmp_path, model):
+    from modelport.core.manifest import Manifest
+    from modelport.core.records import ArtifactRecord
+
+    out = tmp_path / "out"
+    out.mkdir()
+    variant = ArtifactRecord("onnx", "m.int8.onnx", [], [],
+                             details={"quantization": {"mode": "int8"}})
+    Manifest({}, {}, {}, [variant, ArtifactRecord("onnx", "m.onnx", [], [])]).write(
+        out / "m.manifest.json")
+    for name in ("m.onnx", "m.int8.onnx"):
+        (out / name).write_bytes(model.read_bytes())
+    assert servable_file(out) == out / "m.onnx"
+    (out / "m.onnx").unlink()  # only the variant is left: it is shown rather than nothing
+    assert servable_file(out) == out / "m.int8.onnx"

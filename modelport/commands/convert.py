@@ -22,6 +22,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for a weights-only .h5: the model.to_json() file, or a function that "
                         "builds the model; weights are matched by layer name")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    q = p.add_argument_group("quantized variants")
+    q.add_argument("--quantize", metavar="MODES",
+                   help="also write quantized variants, a comma list of: dynamic, float16, "
+                        "int8, int8-full, int16x8 (TFLite), dynamic, int8, float16 (ONNX); "
+                        "each as OUT/<stem>.<mode>.<suffix>, judged by its accuracy tier")
+    q.add_argument("--calibration", metavar="FILE.npz|DIR",
+                   help="representative inputs for the int8 modes: a .npz keyed by input "
+                        "name, or a folder of images (resized to the input's size)")
+    q.add_argument("--synthetic-calibration", action="store_true",
+                   help="calibrate on inputs generated from the model's declared input "
+                        "domain (reports then say the accuracy figures are synthetic)")
+    q.add_argument("--calibration-scale", type=float, metavar="S",
+                   help="images: pixel values [0, 255] become x*S+O (default: as the "
+                        "model's leading Rescaling/Normalization implies)")
+    q.add_argument("--calibration-offset", type=float, metavar="O",
+                   help="images: the O of x*S+O (default 0)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="do not compare each artifact with the Keras model before it takes "
                         "its final name (the manifest then says it is unchecked)")
@@ -42,11 +58,11 @@ class _Progress:
     def __call__(self, fmt: str, state: str, record) -> None:
         if state == "start":
             if self.tty:
-                self.stream.write(f"\r  {fmt:<11} converting...")
+                self.stream.write(f"\r  {fmt:<16} converting...")
                 self.stream.flush()
             return
         mark = "ok" if state == "done" else "UNVERIFIED" if record.unverified else "FAILED"
-        text = f"  {fmt:<11} {mark:<10} {record.seconds:6.1f}s  "
+        text = f"  {fmt:<16} {mark:<10} {record.seconds:6.1f}s  "
         text += f"{record.path}  {_check_note(record)}" if record.ok else record.error
         if self.tty:
             self.stream.write("\r\x1b[K")
@@ -63,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         trust_lambda=args.trust_lambda, allow_flex=args.allow_flex, opset=args.opset,
         progress=_Progress(), architecture=args.architecture,
         check=_check_options(args) if args.check else False,
+        quantize=args.quantize, calibration=args.calibration,
+        synthetic_calibration=args.synthetic_calibration,
+        calibration_scale=args.calibration_scale, calibration_offset=args.calibration_offset,
     )
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]
@@ -86,17 +105,21 @@ def _check_options(args: argparse.Namespace):
     from modelport.commands.validate import parse_tolerances
     from modelport.conversion import CheckOptions
     from modelport.validators.inputs import parse_shape_overrides
+    from modelport.validators.tiers import parse_tiers
 
     return CheckOptions(seed=args.seed, inputs=args.inputs, atol=args.atol, rtol=args.rtol,
                         tolerances=parse_tolerances(args.tolerance),
-                        shapes=parse_shape_overrides(args.shape))
+                        shapes=parse_shape_overrides(args.shape), tiers=parse_tiers(args.tier))
 
 
 def _check_note(record) -> str:
     """``route builtins; checked: max abs error 1e-06``, briefly."""
     check = record.check or {}
     status = check.get("status")
-    if status == "passed":
+    if status in ("passed", "failed") and check.get("tier"):
+        note = f"{check['tier']['mode']} tier {'met' if status == 'passed' else 'NOT met'}: " \
+            + _tier_figures(check)
+    elif status == "passed":
         err = check.get("max_abs_error")
         note = "checked" + (f": max abs error {err:.2g}" if isinstance(err, float) else "")
     elif status == "skipped":
@@ -108,6 +131,19 @@ def _check_note(record) -> str:
     rejected = len([r for r in record.routes if r.get("outcome") != "used"])
     route = f"route {record.route}" + (f" ({rejected} rejected)" if rejected else "")
     return "; ".join(x for x in (route if record.route else "", note) if x)
+
+
+def _tier_figures(check: dict) -> str:
+    """``cosine 0.99985, SQNR 35.0 dB, top-1 99.2% (synthetic data)``."""
+    parts = []
+    if isinstance(check.get("cosine"), float):
+        parts.append(f"cosine {check['cosine']:.5f}")
+    if isinstance(check.get("sqnr_db"), float):
+        parts.append(f"SQNR {check['sqnr_db']:.1f} dB")
+    if isinstance(check.get("top1_agreement"), float):
+        parts.append(f"top-1 {check['top1_agreement']:.1%}")
+    synthetic = "synthetic" in str(check.get("data", ""))
+    return ", ".join(parts) + (" (synthetic data)" if synthetic else "")
 
 
 def format_manifest(manifest) -> str:

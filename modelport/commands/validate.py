@@ -27,8 +27,9 @@ def add_validation_options(p: argparse.ArgumentParser) -> None:
                    help="arrays to feed: a .npz keyed by input name, or a .npy for a "
                         "single-input model (default: seeded inputs in the range the model "
                         "declares, e.g. [0, 255] before a Rescaling(1/255))")
-    p.add_argument("--samples", type=int, default=4, metavar="N",
-                   help="samples to generate (default: 4)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="samples to generate (default: 4, or 32 when quantized artifacts "
+                        "are judged)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="generator seed (default: 0)")
     p.add_argument("--atol", type=float, metavar="A",
                    help="absolute tolerance, replacing the default: a multiple of the "
@@ -38,6 +39,10 @@ def add_validation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance", action="append", default=[], metavar="FORMAT=ATOL[,RTOL]",
                    help="per-format tolerance, e.g. tflite=1e-3,1e-2 (repeatable; replaces "
                         "--atol/--rtol and the measured default for that format)")
+    p.add_argument("--tier", action="append", default=[], metavar="MODE=KEY:VALUE,...",
+                   help="accuracy tier of quantized artifacts, replacing the default's "
+                        "figures: keys cosine, sqnr (dB), max_abs, top1; VALUE a number or "
+                        "off, e.g. int8=cosine:0.99,sqnr:20,top1:0.98 (repeatable)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2,...",
                    help="concrete shape for an input with unknown dimensions, e.g. "
                         "image=1,224,224,3; the batch is set by --samples (repeatable)")
@@ -73,10 +78,12 @@ def parse_tolerances(items: list[str]) -> dict[str, tuple[float | None, float | 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     from modelport.validators.inputs import parse_shape_overrides
+    from modelport.validators.tiers import parse_tiers
 
     return dict(
         inputs=getattr(args, "inputs", None),
-        samples=getattr(args, "samples", 4),
+        samples=getattr(args, "samples", None),
+        tiers=parse_tiers(getattr(args, "tier", [])),
         seed=getattr(args, "seed", 0),
         atol=getattr(args, "atol", None),
         rtol=getattr(args, "rtol", None),

@@ -1,6 +1,7 @@
 """``convert``: load once, trace once, then for every requested format try its routes in
 order until one writes an artifact that matches the Keras model (``routes.py``, checked by
-``check.py``), and write the manifest."""
+``check.py``), then every quantized variant asked for (``--quantize``; calibration data
+from ``calibration.py``), judged by its mode's accuracy tier, and write the manifest."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modelport import converters
+from modelport.conversion.calibration import prepare_calibration
 from modelport.conversion.check import CheckOptions, QuickCheck
 from modelport.conversion.routes import produce
 from modelport.core.atomic import clean_partials, sha256_of
+from modelport.core.errors import UserInputError
 from modelport.core.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
 from modelport.core.records import ArtifactRecord, ConvertOptions
 from modelport.loading.source import SourceModel, load
@@ -36,6 +39,11 @@ def convert(
     progress: Progress | None = None,
     architecture: str | os.PathLike[str] | None = None,
     check: bool | CheckOptions = True,
+    quantize: str | list[str] | None = None,
+    calibration: str | os.PathLike[str] | Any = None,
+    synthetic_calibration: bool = False,
+    calibration_scale: float | None = None,
+    calibration_offset: float | None = None,
 ) -> Manifest:
     """Port a Keras model file to the requested formats, checking every artifact.
 
@@ -52,6 +60,17 @@ def convert(
         check: compare each candidate with the Keras model before it takes its final name
             (``True``: 2 seeded samples and the layout probe; a ``CheckOptions`` to choose;
             ``False``: skip, and the manifest says the artifacts are unchecked).
+        quantize: quantized variants to write beside the float32 artifacts, e.g.
+            ``["int8", "float16"]`` or ``"dynamic,int8-full"``: each mode for every
+            requested format that offers it (``<stem>.<mode><suffix>``), each judged by
+            its mode's accuracy tier (``CheckOptions.tiers`` overrides the defaults).
+        calibration: representative inputs for the integer modes: a ``.npz`` keyed by
+            input name, a folder of images, or a dict of arrays.
+        synthetic_calibration: calibrate on inputs generated from the model's declared
+            input domain instead (every report then says the figures are synthetic).
+        calibration_scale, calibration_offset: images in [0, 255] become
+            ``x*scale + offset`` (default: as the model's leading Rescaling or
+            Normalization implies).
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed to convert or no
@@ -59,16 +78,24 @@ def convert(
         written.
 
     Raises:
-        ModelportError: the model cannot be loaded (nothing is written then).
+        ModelportError: the model cannot be loaded, or the quantization options or the
+            calibration data are unusable (nothing is written then).
     """
     names = converters.parse_formats(formats)
-    options = ConvertOptions(opset=opset, allow_flex=allow_flex)
+    modes = converters.parse_quantize(quantize)
+    variants = converters.plan_variants(names, modes)
+    _check_calibration_given(variants, calibration, synthetic_calibration)
     plan = CheckOptions() if check is True else (check or None)
     t0 = time.monotonic()
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda,
         architecture=architecture)
     load_seconds = time.monotonic() - t0
+    cal = prepare_calibration(
+        source, calibration, synthetic=synthetic_calibration, scale=calibration_scale,
+        offset=calibration_offset, seed=(plan.seed if plan else 0) + 1) if modes else None
+    options = ConvertOptions(opset=opset, allow_flex=allow_flex, quantize=tuple(modes),
+                             calibration=cal)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clean_partials(out)
@@ -90,7 +117,12 @@ def convert(
         warnings=list(source.warnings),
         determinism=converters.determinism(),
     )
-    checker = QuickCheck(source, plan) if plan is not None else None
+    if cal is not None and cal.synthetic:
+        manifest.warnings.append(
+            f"calibrated on synthetic inputs ({'; '.join(cal.details['distribution'].values())}), "
+            "not real data: the integer variants' ranges and accuracy figures come from "
+            "synthetic data; calibrate with --calibration FILE.npz|DIR of real inputs")
+    checker = QuickCheck(source, plan, cal) if plan is not None else None
     serving = source.serving
     for name in names:
         module = converters.get(name)
@@ -102,7 +134,43 @@ def convert(
         manifest.artifacts.append(record)
         if progress:
             progress(name, "done" if record.ok else "failed", record)
+    for name, mode in variants:
+        module = converters.get(name)
+        label = f"{name} {mode}"
+        if progress:
+            progress(label, "start", None)
+        start = time.monotonic()
+        plain = next((a for a in manifest.artifacts if a.format == name and a.ok
+                      and a.quantization is None), None)
+        record = produce(module, source, serving, options, out, checker, mode=mode,
+                         base=out / plain.path if plain is not None else None)
+        record.seconds = time.monotonic() - start
+        if cal is not None and cal.synthetic and converters.needs_calibration(name, mode):
+            record.warnings.append("calibrated on synthetic inputs generated from the "
+                                   "model's declared input domain, not on real data")
+        manifest.artifacts.append(record)
+        if progress:
+            progress(label, "done" if record.ok else "failed", record)
     if checker is not None:
         manifest.warnings += checker.warnings
     manifest.write(out / f"{source.stem}{MANIFEST_SUFFIX}")
     return manifest
+
+
+def _check_calibration_given(variants: list[tuple[str, str]], calibration: Any,
+                             synthetic: bool) -> None:
+    """Integer modes need representative inputs: refuse before anything is loaded or
+    written when none were given (or calibration data without a mode to use them).
+
+    Raises:
+        UserInputError: what to pass instead.
+    """
+    calibrated = sorted({m for f, m in variants if converters.needs_calibration(f, m)})
+    if calibrated and calibration is None and not synthetic:
+        raise UserInputError(
+            f"--quantize {','.join(calibrated)} needs calibration data: pass --calibration "
+            "FILE.npz (arrays keyed by input name) or --calibration DIR (images) with real "
+            "inputs, or --synthetic-calibration to calibrate on generated inputs")
+    if not variants and (calibration is not None or synthetic):
+        raise UserInputError("calibration data are for quantized variants: add --quantize "
+                             "MODE (e.g. int8)")

@@ -1,7 +1,12 @@
 """The check ``convert`` runs on every candidate before it takes its final name: a quick
 probe (two seeded samples and the layout probe by default) through the validator's own
 entry points, ``baseline`` once per conversion and ``check_targets`` per candidate, so
-the verdict is exactly what ``validate`` would say on those inputs."""
+the verdict is exactly what ``validate`` would say on those inputs.
+
+A quantized variant is judged by its mode's accuracy tier, which are statistics: it gets
+its own baseline, on the user's ``inputs``, else the calibration set when it is real data
+(up to ``QUANTIZED_CHECK_SAMPLES``), else ``QUANTIZED_SAMPLES`` generated samples; the
+figures say which (``data``), and synthetic data are flagged in the manifest."""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from modelport.core.errors import ModelportError
 from modelport.core.records import ArtifactRecord
 from modelport.core.text import one_line
 
-__all__ = ["CheckOptions", "QuickCheck"]
+__all__ = ["CheckOptions", "QuickCheck", "QUANTIZED_CHECK_SAMPLES"]
+
+QUANTIZED_CHECK_SAMPLES = 200
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ class CheckOptions:
     atol: float | None = None
     rtol: float | None = None
     tolerances: Mapping[str, tuple[float | None, float | None]] | None = None
+    tiers: Mapping[str, Any] | None = None  # accuracy tiers per quantization mode
 
 
 class QuickCheck:
@@ -46,16 +54,19 @@ class QuickCheck:
     and the artifact is published with a warning, as with ``--no-check``).
     """
 
-    def __init__(self, source: Any, options: CheckOptions) -> None:
+    def __init__(self, source: Any, options: CheckOptions, calibration: Any = None) -> None:
         self.source = source
         self.options = options
+        self.calibration = calibration  # core.records.Calibration, for quantized variants
         self.warnings: list[str] = []
-        self._base: Any = None
-        self._unavailable: str | None = None
+        self._bases: dict[bool, Any] = {}
+        self._unavailable: dict[bool, str] = {}
+        self.data = ""  # what the quantized variants were judged on
 
-    def _baseline(self) -> Any:
-        if self._base is None and self._unavailable is None:
+    def _baseline(self, quantized: bool = False) -> Any:
+        if quantized not in self._bases and quantized not in self._unavailable:
             from modelport.validators.check import Settings
+            from modelport.validators.tiers import resolve_tiers
             from modelport.validators.validation import baseline
 
             o = self.options
@@ -63,33 +74,63 @@ class QuickCheck:
             # validate is where that is judged
             per_format = {converters.get(k).NAME: v for k, v in (o.tolerances or {}).items()}
             settings = Settings(atol=o.atol, rtol=o.rtol, per_format=per_format,
-                                allow_degenerate=True)
+                                allow_degenerate=True, tiers=resolve_tiers(o.tiers))
+            inputs, samples = (self._quantized_data() if quantized else (o.inputs, o.samples))
+            unavailable = None
             try:
-                self._base = baseline(self.source, settings, inputs=o.inputs,
-                                      samples=o.samples, seed=o.seed, shapes=o.shapes)
+                self._bases[quantized] = baseline(self.source, settings, inputs=inputs,
+                                                  samples=samples, seed=o.seed,
+                                                  shapes=o.shapes)
             except ModelportError as e:
-                self._unavailable = one_line(e, with_type=False)
+                unavailable = one_line(e, with_type=False)
             else:
-                nonfinite = list(getattr(self._base.ref, "nonfinite", []) or [])
+                nonfinite = list(getattr(self._bases[quantized].ref, "nonfinite", []) or [])
                 if nonfinite:
-                    self._unavailable = (f"the Keras model itself outputs NaN/Inf for the "
-                                         f"check's inputs ({', '.join(nonfinite)})")
-            if self._unavailable:
-                self.warnings.append(f"artifacts not checked: {self._unavailable}; validate "
-                                     "them with --inputs FILE.npz")
-        return self._base
+                    unavailable = (f"the Keras model itself outputs NaN/Inf for the "
+                                   f"check's inputs ({', '.join(nonfinite)})")
+            if unavailable:
+                self._bases.pop(quantized, None)
+                self._unavailable[quantized] = unavailable
+                what = "quantized variants" if quantized else "artifacts"
+                self.warnings.append(f"{what} not checked: {unavailable}; validate them "
+                                     "with --inputs FILE.npz")
+        return self._bases.get(quantized)
+
+    def _quantized_data(self) -> tuple[Any, int]:
+        """The inputs quantized variants are judged on, and says which (``data``)."""
+        from modelport.validators.tiers import QUANTIZED_SAMPLES
+
+        o, cal = self.options, self.calibration
+        if o.inputs is not None:
+            self.data = "the inputs given (--inputs)"
+        elif cal is not None and not cal.synthetic:
+            n = min(cal.samples, QUANTIZED_CHECK_SAMPLES)
+            self.data = f"the calibration data ({n} samples of {cal.origin})"
+            return {k: v[:n] for k, v in cal.arrays.items()}, n
+        else:
+            self.data = (f"synthetic data ({QUANTIZED_SAMPLES} samples generated from the "
+                         "model's declared input domain)")
+            self.warnings.append(f"quantized variants judged on {self.data}, not real "
+                                 "inputs: their accuracy figures come from synthetic data; "
+                                 "give real samples with --calibration FILE.npz|DIR")
+            return None, QUANTIZED_SAMPLES
+        return o.inputs, o.samples
 
     def check(self, fmt: str, path: Path, record: ArtifactRecord) -> dict[str, Any]:
-        """Compare the candidate at ``path`` with the Keras model."""
+        """Compare the candidate at ``path`` with the Keras model (a quantized variant:
+        by its mode's accuracy tier)."""
         from modelport.validators.artifacts import Target
         from modelport.validators.validation import check_targets
 
-        base = self._baseline()
+        quantized = record.quantization is not None
+        base = self._baseline(quantized)
         if base is None:
-            return {"status": "unchecked", "reason": self._unavailable}
+            return {"status": "unchecked", "reason": self._unavailable[quantized]}
         target = Target(path, fmt, record, notes=list(record.warnings))
         report = check_targets(base, [target])
         fig = figures(report, report.results[0])
+        if quantized:
+            fig["data"] = self.data
         # the candidate sits in a staging directory: its path there means nothing later
         for key in ("summary", "diagnosis"):
             fig[key] = fig[key].replace(f"{path}: ", "").replace(str(path), path.name)
@@ -101,11 +142,17 @@ def figures(report: Any, result: Any) -> dict[str, Any]:
     d = result.to_dict()  # NaN/Inf already reported as null
     outputs = [{k: o.get(k) for k in ("name", "passed", "max_abs_error", "cosine")}
                for o in d.get("outputs", [])]
+    tier = d.get("tier")
+    if tier:  # the figures a tier judges, per output
+        for o, full in zip(outputs, d.get("outputs", [])):
+            o.update(sqnr_db=full.get("sqnr_db"), top1_agreement=full.get("top1_agreement"))
     fig = {
         "status": "passed" if result.passed else "failed",
         "samples": report.samples, "layout_probe": report.probe, "seed": report.seed,
         "max_abs_error": d.get("max_abs_error"), "cosine": d.get("cosine"),
         "rule": _rule(report, result), "outputs": outputs,
+        **({"tier": tier, "sqnr_db": d.get("sqnr_db"),
+            "top1_agreement": d.get("top1_agreement")} if tier else {}),
         "diagnosis": result.diagnosis, "seconds": round(result.seconds, 3),
     }
     fig["summary"] = _summary(result, fig)
@@ -115,6 +162,11 @@ def figures(report: Any, result: Any) -> dict[str, Any]:
 def _rule(report: Any, result: Any) -> str:
     """The pass/fail rule the validator applied, as it states it (or as its tolerances
     imply)."""
+    if getattr(result, "tier", None):
+        from modelport.validators.tiers import Tier
+
+        tier = Tier(**result.tier)
+        return f"accuracy tier {tier.mode}: {tier.describe()}"
     stated = getattr(result, "rule", None) or getattr(report, "rule", None)
     if stated:
         return str(stated)
@@ -137,6 +189,8 @@ def _summary(result: Any, fig: dict[str, Any]) -> str:
     else the validator's diagnosis."""
     if result.passed:
         return "matches"
+    if getattr(result, "tier", None) and result.diagnosis:
+        return one_line(Exception(result.diagnosis), with_type=False)
     failing = [o for o in result.outputs if not o.passed and o.max_abs_error is not None]
     if failing:
         return "; ".join(f"output {o.name!r}: max abs error {_num(o.max_abs_error)}, cosine "

@@ -2,7 +2,11 @@
 the output directory (``.NAME.partial-XXXX``, removed by ``clean_partials`` after a kill),
 checked there, and only then moved to its final name with its companion files. A format
 whose every candidate differs from the Keras model leaves nothing under its final name: the
-last candidate is kept aside as ``<stem>.unverified<suffix>`` for debugging."""
+last candidate is kept aside as ``<stem>.unverified<suffix>`` for debugging.
+
+A quantized variant (``mode``) is produced the same way from the format's
+``quantized_routes``, under ``<stem>.<mode><suffix>`` (aside: ``<stem>.<mode>.unverified<suffix>``),
+and checked against its mode's accuracy tier instead of the float rule."""
 
 from __future__ import annotations
 
@@ -39,14 +43,18 @@ def _attempt(name: str, description: str, outcome: str, reason: str = "",
 
 
 def produce(module: FormatModule, source: SourceModel, serving: Serving,
-            options: ConvertOptions, out: Path, checker: QuickCheck | None) -> ArtifactRecord:
+            options: ConvertOptions, out: Path, checker: QuickCheck | None,
+            mode: str | None = None, base: Path | None = None) -> ArtifactRecord:
     """Try the format's routes in order; publish the first candidate that converts and
     passes the check (``checker``; ``None`` skips it). Returns the record (``ok=False``
-    when no route did)."""
-    final = converters.artifact_path(out, source.stem, module.NAME)
+    when no route did). ``mode``: write that quantized variant instead, from ``base``
+    (the format's published float32 artifact) where the format quantizes an artifact."""
+    stem = f"{source.stem}.{mode}" if mode else source.stem
+    final = converters.artifact_path(out, stem, module.NAME)
     tried: list[dict] = []
     try:
-        routes = module.routes(source, serving, options)
+        routes = module.routes(source, serving, options) if mode is None else \
+            module.quantized_routes(source, serving, options, mode, base)
     except Exception as e:  # a format that cannot even list its routes fails alone
         log.debug("%s routes failed", module.NAME, exc_info=True)
         routes = []
@@ -67,10 +75,10 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
                 continue
             _place(module, path, final, record, out)
             remove(path.parent)
-            _discard(module, _aside(out, source.stem, module), keep=final)
+            _discard(module, _aside(out, stem, module), keep=final)
             record.route, record.routes = route.name, tried
             return record
-        return _give_up(module, final, out, source.stem, tried, last)
+        return _give_up(module, final, out, stem, tried, last, mode)
     finally:
         if last is not None:
             remove(last[0].parent)
@@ -112,14 +120,16 @@ def _aside(out: Path, stem: str, module: FormatModule) -> Path:
 
 
 def _give_up(module: FormatModule, final: Path, out: Path, stem: str, tried: list[dict],
-             last: tuple[Path, ArtifactRecord, Route] | None) -> ArtifactRecord:
+             last: tuple[Path, ArtifactRecord, Route] | None,
+             mode: str | None = None) -> ArtifactRecord:
     """No route gave a good artifact: nothing under the final name (an older artifact
     there is removed too); the last candidate that converted is kept aside."""
     _discard(module, final)
     reasons = _dedupe([(t["name"], t["reason"]) for t in tried])
     if last is None:
         return ArtifactRecord(module.NAME, os.path.relpath(final, out), [], [], ok=False,
-                              error=f"every route failed ({reasons})", routes=tried)
+                              error=f"every route failed ({reasons})", routes=tried,
+                              details={"quantization": {"mode": mode}} if mode else {})
     path, record, route = last
     aside = _aside(out, stem, module)
     _discard(module, aside)
@@ -127,8 +137,8 @@ def _give_up(module: FormatModule, final: Path, out: Path, stem: str, tried: lis
     record.path = os.path.relpath(final, out)
     record.details["unverified"] = aside.name
     record.ok, record.route, record.routes = False, route.name, tried
-    record.error = (f"no route's artifact matched the Keras model ({reasons}); kept aside "
-                    f"as {aside.name}")
+    what = f"its {mode} tier" if mode else "the Keras model"
+    record.error = f"no route's artifact matched {what} ({reasons}); kept aside as {aside.name}"
     return record
 
 

@@ -15,7 +15,8 @@ from modelport.converters.base import FormatModule
 from modelport.core.errors import UserInputError
 
 __all__ = ["names", "get", "modules", "parse_formats", "detect", "artifact_path",
-           "suffixes", "by_view_rank", "determinism"]
+           "suffixes", "by_view_rank", "determinism", "quantize_modes", "parse_quantize",
+           "plan_variants", "needs_calibration"]
 
 # production order: the TFLite and ONNX converters reuse what SavedModel and frozen-pb
 # conversion already computed
@@ -83,8 +84,62 @@ def parse_formats(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
     return [n for n in names() if n in wanted]
 
 
-def artifact_path(out_dir: Path | str, stem: str, name: str) -> Path:
-    return Path(out_dir) / f"{stem}{get(name).SUFFIX}"
+def artifact_path(out_dir: Path | str, stem: str, name: str, mode: str | None = None) -> Path:
+    """``OUT/<stem><suffix>``, or ``OUT/<stem>.<mode><suffix>`` for a quantized variant."""
+    return Path(out_dir) / f"{stem}{'.' + mode if mode else ''}{get(name).SUFFIX}"
+
+
+def quantize_modes() -> dict[str, list[str]]:
+    """Quantization mode -> the formats that offer it (a format module's ``QUANTIZE``)."""
+    found: dict[str, list[str]] = {}
+    for m in modules():
+        for mode in getattr(m, "QUANTIZE", {}) or {}:
+            found.setdefault(mode, []).append(m.NAME)
+    return found
+
+
+def parse_quantize(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """``"int8,float16"`` or a list -> known mode names, in the order given.
+
+    Raises:
+        UserInputError: a mode no format offers (the message lists the valid ones).
+    """
+    if not spec:
+        return []
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    known = quantize_modes()
+    wanted: list[str] = []
+    for item in items:
+        mode = item.strip().lower().replace("_", "-")
+        if not mode:
+            continue
+        if mode not in known:
+            raise UserInputError(f"--quantize {item.strip()!r}: unknown mode; choose from "
+                                 f"{', '.join(known)}")
+        if mode not in wanted:
+            wanted.append(mode)
+    return wanted
+
+
+def plan_variants(formats: list[str], modes: list[str]) -> list[tuple[str, str]]:
+    """The ``(format, mode)`` variants to write: each mode for every requested format that
+    offers it, format by format in production order.
+
+    Raises:
+        UserInputError: a mode that none of the requested formats offers.
+    """
+    known = quantize_modes()
+    for mode in modes:
+        if not any(f in known.get(mode, []) for f in formats):
+            raise UserInputError(f"--quantize {mode}: only {', '.join(known.get(mode, []))} "
+                                 f"offer{'s' if len(known.get(mode, [])) == 1 else ''} it; "
+                                 f"add it to --to (now {', '.join(formats)})")
+    return [(f, mode) for f in formats for mode in modes if f in known.get(mode, [])]
+
+
+def needs_calibration(name: str, mode: str) -> bool:
+    """Whether format ``name`` needs representative inputs to write variant ``mode``."""
+    return mode in (getattr(get(name), "CALIBRATED", ()) or ())
 
 
 def detect(path: str | Path) -> str | None:

@@ -16,6 +16,11 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
 - ``load(path) -> Runner``: open the artifact in the runtime a user would deploy it with;
 - ``describe(path, nodes=True) -> Description``: names a user must type to feed and fetch.
 
+A format with quantized variants (``convert --quantize``) also has ``QUANTIZE`` (mode ->
+description), ``CALIBRATED`` (the modes that need representative inputs) and
+``quantized_routes(source, serving, options, mode, base) -> list[Route]``: the routes to
+that variant, where ``base`` is the format's checked float32 artifact, if any.
+
 Heavy frameworks are imported inside those functions, never at module import time, so
 ``modelport inspect x.onnx`` does not import TensorFlow.
 """
@@ -29,14 +34,17 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from modelport.core.errors import UserInputError
-from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
+from modelport.core.errors import ConversionError, UserInputError
+from modelport.core.records import (
+    ArtifactRecord, Calibration, ConvertOptions, Description, TensorInfo,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype", "OPTIONAL"]
+__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype", "OPTIONAL",
+           "check_mode"]
 
 # ``TensorInfo.extra`` of a runner input that may be fed but need not be (a ``.pb``
 # placeholder no output depends on)
@@ -144,3 +152,20 @@ def np_dtype(name: Any) -> str:
         return str(np.dtype(getattr(name, "as_numpy_dtype", name)))
     except TypeError:
         return str(name)
+
+
+def check_mode(fmt: str, modes: Mapping[str, str], calibrated: Any, mode: str,
+               calibration: Calibration | None) -> None:
+    """Guard a format's ``quantized_routes`` (the pipeline asks for calibration data before
+    converting anything; this guards the API).
+
+    Raises:
+        ConversionError: ``mode`` is not one of ``modes``, or needs calibration data and
+            none was given.
+    """
+    if mode not in modes:
+        raise ConversionError(f"unknown {fmt} quantization mode {mode!r}; choose from "
+                              f"{', '.join(modes)}")
+    if mode in calibrated and calibration is None:
+        raise ConversionError(f"--quantize {mode} needs calibration data: pass --calibration "
+                              "FILE.npz|DIR or --synthetic-calibration")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelport.converters import onnx_quant
 from modelport.converters.base import Route, Runner, source_tensors
 from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
@@ -33,9 +34,11 @@ VIEW_RANK = 0  # Netron draws ONNX most completely
 BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
+QUANTIZE = onnx_quant.MODES  # quantized variants (convert --quantize), see onnx_quant
+CALIBRATED = onnx_quant.CALIBRATED
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
-           "rename_values"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes",
+           "quantized_routes", "load", "describe", "rename_values", "save_with_external_data"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,15 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
                   lambda dest: _write(source, serving, dest, options))]
 
 
+def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOptions,
+                     mode: str, base: Path | None = None) -> list[Route]:
+    """Variant ``mode`` made from the float32 model: ``base`` (the checked float32
+    artifact) when given, else one converted for it (``onnx_quant``)."""
+    return onnx_quant.routes(mode, options.calibration, base,
+                             lambda dest: _write(source, serving, dest, options),
+                             lambda dest: _io_record(source, dest, {}), save_with_external_data)
+
+
 def _write(source: SourceModel, serving: Serving, dest: Path,
            options: ConvertOptions) -> ArtifactRecord:
     tf2onnx = _import_tf2onnx()
@@ -195,19 +207,24 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
         raise ConversionError(f"tf2onnx produced an invalid ONNX model: {e}") from e
     big = sum(t.ByteSize() for t in graph.initializer) > EXTERNAL_DATA_OVER
     if big:
-        _save_with_external_data(model_proto, dest)
+        save_with_external_data(model_proto, dest)
     else:
         onnx.save_model(model_proto, str(dest))
+    return _io_record(source, dest, {"opset": options.opset, "external_data": big,
+                                     "nodes": len(graph.node)})
+
+
+def _io_record(source: SourceModel, dest: Path, details: dict[str, Any]) -> ArtifactRecord:
+    """The record of an ONNX model with the source's I/O (a dynamic ``batch`` dimension)."""
     inputs, outputs = source_tensors(source, None)
     for t in inputs + outputs:
         if t.shape:
             t.shape[0] = BATCH_DIM
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
-                          details={"opset": options.opset, "external_data": big,
-                                   "nodes": len(graph.node)})
+                          details=details)
 
 
-def _save_with_external_data(model_proto: Any, dest: Path) -> None:
+def save_with_external_data(model_proto: Any, dest: Path) -> None:
     """Weights to a side file named after their hash (``<name>.onnx.<hash>.data``, a
     relative path): once published beside an older pair, the old model still points at
     its own weights until the new model replaces it."""

@@ -23,12 +23,13 @@ from modelport.converters.base import Route, Runner, source_tensors
 from modelport.converters.pooling3d import pooling_as_2d, pooling_layers
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
+from modelport.converters import tflite_quant
 from modelport.converters.tflite_flatbuffer import (
     describe as describe_flatbuffer, op_names, read_model, variable_tensors, with_signature,
 )
 from modelport.core.errors import ConversionError, ModelFileError
 from modelport.core.quiet import native_stderr_silenced
-from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
+from modelport.core.records import ArtifactRecord, ConvertOptions, Description
 from modelport.core.text import fmt_shape, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,8 +41,11 @@ SUFFIX = ".tflite"
 ALIASES = ("litert",)
 VIEW_RANK = 1
 BYTE_DETERMINISTIC = True
+QUANTIZE = tflite_quant.MODES  # quantized variants (convert --quantize), see tflite_quant
+CALIBRATED = tflite_quant.CALIBRATED
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes",
+           "quantized_routes", "load", "describe"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,14 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
             _writer(source, None if rnn else serving, None, unroll=False if rnn else None,
                     flex=True)))
     return found
+
+
+def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOptions,
+                     mode: str, base: Path | None = None) -> list[Route]:
+    """The same routes, each converting with ``mode``'s post-training quantization
+    (``tflite_quant``); ``base`` (the float32 artifact) is not needed."""
+    return tflite_quant.variants(routes(source, serving, options), mode, options.calibration,
+                                 source.input_names)
 
 
 def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
@@ -177,6 +189,7 @@ def _frozen_writer(source: SourceModel, serving: Serving,
 
 
 def _run_converter(converter: Any, batch: int | None, flex: bool, hint: bool) -> bytes:
+    tflite_quant.apply(converter)  # a quantized variant's settings, when one is written
     try:
         if log.isEnabledFor(logging.DEBUG):
             return converter.convert()
@@ -239,9 +252,14 @@ def _litert_error(path: str, e: BaseException) -> ModelFileError:
 
 
 class TFLiteRunner(Runner):
+    """The LiteRT interpreter behind the signature runner. Integer I/O tensors (an
+    ``int8-full`` artifact's) are presented as float32: feeds are quantized with each
+    tensor's scale and zero point and results dequantized, unless ``raw_io`` (then the
+    tensors' own dtypes are fed and returned as they are)."""
+
     format = NAME
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, raw_io: bool = False) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -260,8 +278,9 @@ class TFLiteRunner(Runner):
             if not any(t.shape and None in t.shape[1:] for t in desc.inputs):
                 raise _litert_error(path, e) from None
             log.debug("%s: allocation deferred to the first run (%s)", path, e)
-        super().__init__(path, [TensorInfo(t.name, t.shape, t.dtype) for t in desc.inputs],
-                         [TensorInfo(t.name, t.shape, t.dtype) for t in desc.outputs])
+        self._scaled = {} if raw_io else tflite_quant.quantized_io(path)
+        super().__init__(path, tflite_quant.float_view(desc.inputs, self._scaled),
+                         tflite_quant.float_view(desc.outputs, self._scaled))
         sigs = self._interp.get_signature_list()
         self._key = "serving_default" if "serving_default" in sigs else next(iter(sigs), None)
         self._fixed = None
@@ -274,6 +293,10 @@ class TFLiteRunner(Runner):
         return self._fixed
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self._invoke(tflite_quant.to_integers(feeds, self._scaled))
+        return tflite_quant.to_floats(out, self._scaled)
+
+    def _invoke(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._key is None:
             raise ModelFileError(f"{self.path}: no signature; re-export with signatures")
         n = next(iter(feeds.values())).shape[0] if feeds else 1
@@ -288,7 +311,7 @@ class TFLiteRunner(Runner):
                 if real < f:
                     chunk = {k: np.concatenate([v, np.repeat(v[-1:], f - real, axis=0)])
                              for k, v in chunk.items()}
-                parts.append({k: v[:real] for k, v in self.run_impl(chunk).items()})
+                parts.append({k: v[:real] for k, v in self._invoke(chunk).items()})
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         runner = self._interp.get_signature_runner(self._key)
         try:

@@ -16,7 +16,7 @@ __all__ = ["Manifest", "tool_versions", "read_manifest", "MANIFEST_SUFFIX"]
 
 MANIFEST_SUFFIX = ".manifest.json"
 _PACKAGES = ("modelport", "tensorflow", "keras", "tf-keras", "tf2onnx", "onnx", "onnxruntime",
-             "ai-edge-litert", "numpy", "h5py")
+             "onnxconverter-common", "ai-edge-litert", "numpy", "h5py")
 
 
 def tool_versions() -> dict[str, str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["TensorInfo", "NodeInfo", "Description", "ArtifactRecord", "ConvertOptions"]
+__all__ = ["TensorInfo", "NodeInfo", "Description", "ArtifactRecord", "ConvertOptions",
+           "Calibration"]
 
 
 @dataclass
@@ -88,6 +89,13 @@ class ArtifactRecord:
     check: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def quantization(self) -> str | None:
+        """The quantization mode of a quantized variant (``"int8"``, ``"float16"``...),
+        ``None`` for a float32 artifact."""
+        q = self.details.get("quantization")
+        return q.get("mode") if isinstance(q, Mapping) else None
+
+    @property
     def unverified(self) -> bool:
         """Converted, but it does not match the Keras model (kept aside, not published)."""
         return self.check.get("status") == "failed"
@@ -126,11 +134,40 @@ class ArtifactRecord:
 
 
 @dataclass
+class Calibration:
+    """Representative inputs for integer quantization: ``arrays`` keyed by input name
+    (samples first), where they came from (``origin``: a file, a folder of images, or
+    ``"synthetic"``) and how they were prepared (``details``: normalisation, domain)."""
+
+    arrays: dict[str, Any]
+    origin: str
+    synthetic: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> int:
+        first = next(iter(self.arrays.values()), None)
+        return int(first.shape[0]) if first is not None and len(first.shape) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "synthetic": self.synthetic, "samples": self.samples,
+                **self.details}
+
+
+@dataclass
 class ConvertOptions:
-    """Per-run converter options (recorded in the manifest)."""
+    """Per-run converter options (recorded in the manifest): ``quantize`` lists the
+    quantized variants asked for (``"int8"``, ``"float16"``...), ``calibration`` the
+    representative inputs the integer modes calibrate on."""
 
     opset: int = 17
     allow_flex: bool = False
+    quantize: tuple[str, ...] = ()
+    calibration: Calibration | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"opset": self.opset, "allow_flex": self.allow_flex}
+        d: dict[str, Any] = {"opset": self.opset, "allow_flex": self.allow_flex}
+        if self.quantize:
+            d["quantize"] = list(self.quantize)
+            d["calibration"] = self.calibration.to_dict() if self.calibration else None
+        return d

@@ -40,6 +40,11 @@ class Target:
         return dict(self.record.layout) if self.record is not None else None
 
     @property
+    def quantization(self) -> str | None:
+        """The quantization mode its manifest records (``None``: float32, or unknown)."""
+        return self.record.quantization if self.record is not None else None
+
+    @property
     def fixed_batch(self) -> int | None:
         if self.record is None:
             return None

@@ -4,6 +4,9 @@ every output by name, and when it fails, find out why.
 A pass requires the declared layout. Other layouts are tried only to explain a failure
 ("artifact expects NCHW input but the model is NHWC"), never to pass an artifact: a
 permutation that happens to fit is exactly the bug this is here to catch.
+
+A quantized artifact (its manifest names the mode) is judged by its mode's accuracy tier
+(``tiers.py``) instead of the element-wise rule; the element-wise figures are still given.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from modelport.validators.reference import DEGENERATE, Reference
 from modelport.validators.report import ArtifactResult
 from modelport.validators.run import ArtifactRunError, Binding, bind, open_runner, run_artifact
 from modelport.validators.stochastic import as_draws, compare_distribution, frozen_note
+from modelport.validators.tiers import Tier, judge, resolve_tiers, tier_for
 
 __all__ = ["Settings", "check_artifact"]
 
@@ -40,6 +44,7 @@ class Settings:
     rtol: float | None = None
     per_format: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     allow_degenerate: bool = False
+    tiers: dict[str, Tier] = field(default_factory=resolve_tiers)  # per quantization mode
 
     def tolerance(self, dtype, fmt: str = "", measured: Tolerance | None = None) -> Tolerance:
         """The rule for an output of ``dtype`` in format ``fmt``: the explicit tolerances
@@ -49,6 +54,17 @@ class Settings:
     def for_output(self, ref: Reference, name: str, fmt: str = "") -> Tolerance:
         """The rule for the reference output ``name`` in format ``fmt``."""
         return self.tolerance(ref.outputs[name].dtype, fmt, ref.measured.get(name))
+
+    def compare(self, ref: Reference, name: str, got: np.ndarray | None, fmt: str = "",
+                tier: Tier | None = None, artifact_name: str | None = None,
+                ) -> OutputComparison:
+        """Output ``name`` of an artifact against the reference: by the element-wise
+        rule, or by ``tier`` (a quantized artifact)."""
+        y = ref.outputs[name]
+        c = compare_output(name, y, got, self.for_output(ref, name, fmt), artifact_name)
+        if tier is not None:
+            judge(c, y, got, tier)
+        return c
 
 
 def _declared(target: Target, ref: Reference) -> dict[str, str | None]:
@@ -63,8 +79,8 @@ def _declared(target: Target, ref: Reference) -> dict[str, str | None]:
 
 
 def _compare_all(ref: Reference, got: Mapping[str, np.ndarray], binding: Binding,
-                 settings: Settings, fmt: str,
-                 draws: Mapping[str, np.ndarray] | None = None) -> list[OutputComparison]:
+                 settings: Settings, fmt: str, draws: Mapping[str, np.ndarray] | None = None,
+                 tier: Tier | None = None) -> list[OutputComparison]:
     """Every output by name: element-wise, or by distribution for random ones."""
     out = []
     for name, y in ref.outputs.items():
@@ -74,9 +90,8 @@ def _compare_all(ref: Reference, got: Mapping[str, np.ndarray], binding: Binding
             out.append(compare_distribution(name, ref.draws[name], got_draws,
                                             binding.outputs.get(name)))
         else:
-            out.append(compare_output(name, y, got.get(name),
-                                      settings.for_output(ref, name, fmt),
-                                      binding.outputs.get(name)))
+            out.append(settings.compare(ref, name, got.get(name), fmt, tier,
+                                        binding.outputs.get(name)))
     return out
 
 
@@ -104,7 +119,7 @@ def _shape_problems(declared: Mapping[str, list | None], ref: Reference,
 
 
 def _flipped_outputs(ref: Reference, got: Mapping[str, np.ndarray], settings: Settings,
-                     fmt: str) -> list[str] | None:
+                     fmt: str, tier: Tier | None = None) -> list[str] | None:
     """``None`` unless every output matches, read as is or in its flipped layout; then
     the names of the outputs that needed the flip."""
     flips = []
@@ -114,23 +129,22 @@ def _flipped_outputs(ref: Reference, got: Mapping[str, np.ndarray], settings: Se
         g = got.get(name)
         if g is None:
             return None
-        tol = settings.for_output(ref, name, fmt)
-        if compare_output(name, y, g, tol).passed:
+        if settings.compare(ref, name, g, fmt, tier).passed:
             continue
         layout = ref.output_layouts.get(name)
         other = flipped(layout)
         if other is None or np.ndim(g) != len(other):
             return None
         moved = to_layout(np.asarray(g), other, layout)
-        if moved.shape != y.shape or not compare_output(name, y, moved, tol).passed:
+        if moved.shape != y.shape or not settings.compare(ref, name, moved, fmt, tier).passed:
             return None
         flips.append(name)
     return flips
 
 
 def _layout_diagnosis(binding: Binding, target: Target, ref: Reference, feed_layout,
-                      out_layouts, settings: Settings,
-                      got: Mapping[str, np.ndarray]) -> str | None:
+                      out_layouts, settings: Settings, got: Mapping[str, np.ndarray],
+                      tier: Tier | None = None) -> str | None:
     """Try the channels-first/-last flips of the inputs (and of the outputs); describe
     the combination that matches."""
     for alt in [{}] + alternatives(feed_layout):
@@ -140,7 +154,7 @@ def _layout_diagnosis(binding: Binding, target: Target, ref: Reference, feed_lay
                                    out_layouts, target.fixed_batch)
             except ArtifactRunError:
                 continue
-        flips = _flipped_outputs(ref, got, settings, target.format) if got else None
+        flips = _flipped_outputs(ref, got, settings, target.format, tier) if got else None
         if flips is None or not (alt or flips):
             continue
         single = len(ref.feeds) == 1
@@ -160,7 +174,7 @@ def _layout_diagnosis(binding: Binding, target: Target, ref: Reference, feed_lay
 
 def _swapped_outputs(ref: Reference, got: Mapping[str, np.ndarray],
                      comparisons: list[OutputComparison], settings: Settings,
-                     fmt: str) -> list[str]:
+                     fmt: str, tier: Tier | None = None) -> list[str]:
     """Failing outputs whose values match another model output: bound to the wrong name."""
     notes = []
     for c in comparisons:
@@ -169,19 +183,21 @@ def _swapped_outputs(ref: Reference, got: Mapping[str, np.ndarray],
         for other, y in ref.outputs.items():
             if other == c.name or other in ref.stochastic or y.shape != np.shape(got[c.name]):
                 continue
-            if compare_output(other, y, got[c.name], settings.for_output(ref, other, fmt)).passed:
+            if settings.compare(ref, other, got[c.name], fmt, tier).passed:
                 notes.append(f"output {c.name!r} holds the values of the model's {other!r}: "
                              "the artifact binds its outputs to the wrong names")
                 break
     return notes
 
 
-def _numeric_diagnosis(comparisons: list[OutputComparison]) -> str:
+def _numeric_diagnosis(comparisons: list[OutputComparison], tier: Tier | None = None) -> str:
     failing = [c for c in comparisons if not c.passed]
     nonfinite = [c.reason for c in failing if c.nonfinite]
     if nonfinite:
         return "; ".join(nonfinite)
     texts = [c.reason for c in failing]
+    if tier is not None:  # the figures that fall short of the tier say it all
+        return "; ".join(texts)
     cosines = [c.cosine for c in failing if c.cosine is not None]
     ratios = [c.noise_ratio for c in failing if c.noise_ratio is not None]
     if ratios and max(ratios) <= 4 * NOISE_MULTIPLE:
@@ -203,6 +219,8 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
     """Validate one artifact against the reference; never raises for a bad artifact."""
     t0 = time.monotonic()
     result = ArtifactResult(str(target.path), target.format, warnings=list(target.notes))
+    tier = tier_for(settings.tiers, target.quantization) if target.quantization else None
+    result.tier = tier.to_dict() if tier else None
     feed_layout = _declared(target, ref)
     result.layout = {n: (l or "none") for n, l in feed_layout.items()}
     try:
@@ -230,12 +248,11 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
                                  target.fixed_batch)
             result.warnings += [n for n in (frozen_note(k, got, again)
                                             for k in ref.stochastic) if n]
-        result.outputs = _compare_all(ref, got, binding, settings, target.format, draws)
+        result.outputs = _compare_all(ref, got, binding, settings, target.format, draws, tier)
     except ArtifactRunError as e:
         problems.append(str(e))
-        result.outputs = [compare_output(n, y, None,
-                                         settings.for_output(ref, n, target.format))
-                          for n, y in ref.outputs.items()]
+        result.outputs = [settings.compare(ref, n, None, target.format, tier)
+                          for n in ref.outputs]
         for c in result.outputs:
             c.reason = "not produced: the run failed"
     numeric_ok = not problems and all(c.passed for c in result.outputs)
@@ -256,13 +273,13 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
     if not numeric_ok:
         nan = any(c.nonfinite for c in result.outputs)
         layout = None if nan else _layout_diagnosis(binding, target, ref, feed_layout,
-                                                    out_layouts, settings, got)
+                                                    out_layouts, settings, got, tier)
         if layout:
             reasons.append(layout)
         else:
             reasons += problems
-            swapped = _swapped_outputs(ref, got, result.outputs, settings, target.format)
-            reasons += swapped or ([_numeric_diagnosis(result.outputs)] if got else [])
+            swapped = _swapped_outputs(ref, got, result.outputs, settings, target.format, tier)
+            reasons += swapped or ([_numeric_diagnosis(result.outputs, tier)] if got else [])
     result.passed = numeric_ok and not reasons
     result.diagnosis = "; ".join(r for r in reasons if r)
     result.seconds = time.monotonic() - t0

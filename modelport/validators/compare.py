@@ -173,6 +173,8 @@ class OutputComparison:
     noise_floor: float | None = None  # the largest measured noise floor of the output
     noise_ratio: float | None = None  # the largest error, in noise floors of its sample
     distribution: dict[str, Any] | None = None  # how a random output's samples compare
+    sqnr_db: float | None = None  # signal-to-error ratio, for outputs judged by a tier
+    tier: dict[str, Any] | None = None  # the accuracy tier a quantized artifact is judged by
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from typing import Any
 from modelport.core.errors import EXIT_MISMATCH, EXIT_OK
 from modelport.core.text import table
 from modelport.validators.compare import OutputComparison
+from modelport.validators.tiers import Tier
 
 __all__ = ["ArtifactResult", "ValidationReport", "format_report", "write_json"]
 
@@ -45,6 +46,7 @@ class ArtifactResult:
     layout: dict[str, str] = field(default_factory=dict)  # the layout it was fed in
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    tier: dict[str, Any] | None = None  # the accuracy tier of a quantized artifact
 
     @property
     def max_abs_error(self) -> float | None:
@@ -80,6 +82,11 @@ class ArtifactResult:
     def top1_agreement(self) -> float | None:
         return _worst([o.top1_agreement for o in self.outputs], min)
 
+    @property
+    def sqnr_db(self) -> float | None:
+        """The lowest SQNR over the outputs (computed for quantized artifacts)."""
+        return _worst([o.sqnr_db for o in self.outputs], min)
+
     def to_dict(self) -> dict[str, Any]:
         return _clean({
             "artifact": self.artifact, "format": self.format, "passed": self.passed,
@@ -87,7 +94,8 @@ class ArtifactResult:
             "mean_abs_error": self.mean_abs_error, "p99_abs_error": self.p99_abs_error,
             "min_passing_atol": self.min_passing_atol, "noise_ratio": self.noise_ratio,
             "cosine": self.cosine,
-            "top1_agreement": self.top1_agreement, "diagnosis": self.diagnosis,
+            "top1_agreement": self.top1_agreement, "sqnr_db": self.sqnr_db,
+            "tier": self.tier, "diagnosis": self.diagnosis,
             "layout": dict(self.layout), "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
             "outputs": [o.to_dict() for o in self.outputs],
@@ -167,13 +175,15 @@ def _num(x: float | None, cosine: bool = False) -> str:
 def format_report(report: ValidationReport) -> str:
     """A table (one row per artifact), then the diagnoses of failures and the warnings."""
     rows = [("artifact", "format", "result", "max abs", "max rel", "p99 abs", "cosine",
-             "top-1", "atol to pass", "noise floors")]
+             "top-1", "atol to pass", "noise floors", "SQNR dB")]
     for r in report.results:
-        top1 = "-" if r.top1_agreement is None else f"{r.top1_agreement:.0%}"
-        ratio = "-" if r.noise_ratio is None else f"{r.noise_ratio:.3g}"
+        top1 = "-" if r.top1_agreement is None else f"{r.top1_agreement:.1%}"
+        ratio = "-" if r.noise_ratio is None or r.tier else f"{r.noise_ratio:.3g}"
+        sqnr = "-" if r.sqnr_db is None else f"{r.sqnr_db:.1f}"
         rows.append((r.artifact, r.format, "PASS" if r.passed else "FAIL",
                      _num(r.max_abs_error), _num(r.max_rel_error), _num(r.p99_abs_error),
-                     _num(r.cosine, True), top1, _num(r.min_passing_atol), ratio))
+                     _num(r.cosine, True), top1,
+                     "-" if r.tier else _num(r.min_passing_atol), ratio, sqnr))
     lines = [f"input {k}: {v['distribution']} ({v['why']})" for k, v in report.inputs.items()
              if "distribution" in v]
     lines += table(rows, header=True)
@@ -183,6 +193,7 @@ def format_report(report: ValidationReport) -> str:
         for o in r.outputs:
             if not o.passed and o.reason and o.reason not in r.diagnosis:
                 lines.append(f"    {o.reason}")
+    lines += _tier_lines(report)
     if report.rule:
         floors = ", ".join(f"{k} {v:.3g}" for k, v in report.noise_floors.items()
                            if v is not None)
@@ -197,3 +208,20 @@ def format_report(report: ValidationReport) -> str:
     lines.append(f"{verdict}: {n_ok} of {len(report.results)} artifact(s) match the Keras "
                  f"model ({feed}{seed})")
     return "\n".join(lines)
+
+
+def _tier_lines(report: ValidationReport) -> list[str]:
+    """One line per quantized artifact: the tier it was judged by and its figures."""
+    lines = []
+    for r in report.results:
+        if not r.tier:
+            continue
+        tier = Tier(**r.tier)
+        got = [f"cosine {_num(r.cosine, True)}",
+               f"SQNR {'-' if r.sqnr_db is None else f'{r.sqnr_db:.1f}'} dB",
+               f"max abs error {_num(r.max_abs_error)}"]
+        if r.top1_agreement is not None:
+            got.append(f"top-1 agreement {r.top1_agreement:.1%}")
+        lines.append(f"tier {tier.mode} ({tier.describe()}) for {r.artifact}: "
+                     + ", ".join(got))
+    return lines

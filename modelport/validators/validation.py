@@ -30,6 +30,7 @@ from modelport.validators.reference import (
 )
 from modelport.validators.report import ValidationReport
 from modelport.validators.rule import conditioning_warnings, measure, rule_text
+from modelport.validators.tiers import QUANTIZED_SAMPLES, resolve_tiers, synthetic_note
 
 __all__ = ["validate", "Baseline", "baseline", "check_targets"]
 
@@ -44,11 +45,12 @@ def validate(
     artifacts: PathLike | Sequence[PathLike],
     *,
     inputs: InputsArg = None,
-    samples: int = 4,
+    samples: int | None = None,
     seed: int = 0,
     atol: float | None = None,
     rtol: float | None = None,
     tolerances: Mapping[str, Any] | None = None,
+    tiers: Mapping[str, Any] | None = None,
     shapes: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
     allow_degenerate: bool = False,
     save_inputs: PathLike | None = None,
@@ -64,12 +66,15 @@ def validate(
             in it, with the layouts its ``*.manifest.json`` declares).
         inputs: a ``.npz`` (arrays by input name) or ``.npy`` path, a dict of arrays, or
             one array for a single-input model; ``None`` generates seeded inputs.
-        samples: how many samples to generate (ignored with ``inputs``).
+        samples: how many samples to generate (ignored with ``inputs``); default 4, or
+            ``QUANTIZED_SAMPLES`` when a quantized artifact is among them.
         seed: the generator's seed.
         atol, rtol: replace the default rule (atol: ``NOISE_MULTIPLE`` times the model's
             measured noise floor per output and sample; rtol: 1e-3 for float32).
         tolerances: per-format overrides: ``{"tflite": (atol, rtol)}`` (either may be
             ``None``), ``{"tflite": {"atol": 1e-3}}`` or ``{"tflite": atol}``.
+        tiers: accuracy tiers of quantized artifacts per mode, replacing the defaults'
+            figures (``{"int8": {"cosine": 0.99, "top1": 0.95}}``, ``tiers.parse_tiers``).
         shapes: concrete shapes for inputs with unknown dimensions, by input name
             (``{"image": [1, 224, 224, 3]}`` or ``["image=1,224,224,3"]``); the batch
             dimension is always ``samples``.
@@ -86,9 +91,10 @@ def validate(
     """
     from modelport.loading.source import SourceModel, load
 
-    if samples < 1:
+    if samples is not None and samples < 1:
         raise UserInputError(f"--samples must be at least 1, not {samples}")
-    settings = Settings(atol, rtol, _per_format(tolerances), allow_degenerate)
+    settings = Settings(atol, rtol, _per_format(tolerances), allow_degenerate,
+                        resolve_tiers(tiers))
     overrides = _shapes(shapes)
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda)
@@ -96,10 +102,16 @@ def validate(
     if not paths:
         raise UserInputError("no artifacts given; pass artifact files or a directory of them")
     targets, warnings = discover(paths, source.stem)
+    quantized = [str(t.path) for t in targets if t.quantization]
+    if samples is None:
+        samples = QUANTIZED_SAMPLES if quantized and inputs is None else 4
     base = baseline(source, settings, inputs=inputs, samples=samples, seed=seed,
                     shapes=overrides, save_inputs=save_inputs, probe=probe)
     report = check_targets(base, targets)
     report.warnings[:0] = warnings
+    if quantized and inputs is None:
+        report.warnings.append(synthetic_note(quantized, "inputs generated from the "
+                                              "model's declared input domain"))
     return report
 
 

@@ -39,8 +39,12 @@ def seed_for(name: str) -> int:
 
 
 def feeds_for(source, name: str) -> dict[str, np.ndarray]:
+    """Seeded inputs in the range each input declares (pixel values before a Rescaling:
+    a trained image model answers standard-normal "pixels" with near-constant outputs)."""
+    from modelport.loading.domain import input_domains
+
     return generate_inputs(source.inputs, samples=4, seed=seed_for(name),
-                           vocab=source.embedding_vocab)
+                           vocab=source.embedding_vocab, domains=input_domains(source.model))
 
 
 def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
