@@ -22,6 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for a weights-only .h5: the model.to_json() file, or a function that "
                         "builds the model; weights are matched by layer name")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,...",
+                   help="fix this input's shape in every artifact, batch first, e.g. "
+                        "image=1,224,224,3 (? keeps a dimension open; repeatable)")
+    p.add_argument("--layout", choices=["channels_last"],
+                   help="channels_last: rewrite a channels_first model so the artifacts take "
+                        "NHWC inputs with no transposes around convolutions (validated "
+                        "against the original model)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="do not compare each artifact with the Keras model before it takes "
                         "its final name (the manifest then says it is unchecked)")
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         trust_lambda=args.trust_lambda, allow_flex=args.allow_flex, opset=args.opset,
         progress=_Progress(), architecture=args.architecture,
         check=_check_options(args) if args.check else False,
+        input_shapes=args.input_shape or None, layout=args.layout,
     )
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]

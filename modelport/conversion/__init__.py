@@ -7,15 +7,18 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from modelport import converters
 from modelport.conversion.check import CheckOptions, QuickCheck
 from modelport.conversion.routes import produce
 from modelport.core.atomic import clean_partials, sha256_of
 from modelport.core.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
+from modelport.core.errors import UserInputError
 from modelport.core.records import ArtifactRecord, ConvertOptions
+from modelport.loading.serving import parse_input_shapes, trace
 from modelport.loading.source import SourceModel, load
 
 __all__ = ["convert", "CheckOptions"]
@@ -36,6 +39,8 @@ def convert(
     progress: Progress | None = None,
     architecture: str | os.PathLike[str] | None = None,
     check: bool | CheckOptions = True,
+    input_shapes: Mapping[str, Sequence[int | None] | str] | Sequence[str] | None = None,
+    layout: str | None = None,
 ) -> Manifest:
     """Port a Keras model file to the requested formats, checking every artifact.
 
@@ -52,6 +57,13 @@ def convert(
         check: compare each candidate with the Keras model before it takes its final name
             (``True``: 2 seeded samples and the layout probe; a ``CheckOptions`` to choose;
             ``False``: skip, and the manifest says the artifacts are unchecked).
+        input_shapes: input shapes to fix in every artifact, batch first, by input name
+            (``{"image": [1, 224, 224, 3]}`` or ``["image=1,224,224,3"]``; ``None`` or
+            ``?`` keeps a dimension open); the check feeds those shapes. With ``layout``,
+            they are shapes in the artifacts' layout.
+        layout: ``"channels_last"`` rewrites a channels_first model so the artifacts take
+            NHWC (NWC, NDHWC) inputs with no layout transposes around convolutions; they
+            are checked against the original model (``None``: keep the model's layout).
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed to convert or no
@@ -59,9 +71,14 @@ def convert(
         written.
 
     Raises:
-        ModelportError: the model cannot be loaded (nothing is written then).
+        ModelportError: the model cannot be loaded, ``input_shapes`` does not fit it, or
+            ``layout`` cannot be applied to it (nothing is written then).
     """
     names = converters.parse_formats(formats)
+    shapes = parse_input_shapes(input_shapes)
+    if layout not in (None, "channels_last"):
+        raise UserInputError(f"--layout {layout}: the only layout to convert to is "
+                             "channels_last")
     options = ConvertOptions(opset=opset, allow_flex=allow_flex)
     plan = CheckOptions() if check is True else (check or None)
     t0 = time.monotonic()
@@ -69,6 +86,11 @@ def convert(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda,
         architecture=architecture)
     load_seconds = time.monotonic() - t0
+    # the artifacts are traced from ``target``; they are checked against ``source``
+    target = source if layout is None else _relaid(source)
+    serving = trace(target, shapes) if shapes else target.serving
+    if plan is not None and serving.shapes:
+        plan = _feeding(plan, source, serving)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clean_partials(out)
@@ -84,20 +106,20 @@ def convert(
             "load_seconds": round(load_seconds, 3),
         },
         options={"formats": names, "trust_lambda": trust_lambda, **options.to_dict(),
+                 "input_shapes": dict(serving.shapes), "layout": layout,
                  "check": plan is not None,
                  **({"check_samples": plan.samples, "check_seed": plan.seed} if plan else {})},
         versions=tool_versions(),
-        warnings=list(source.warnings),
+        warnings=list(target.warnings),
         determinism=converters.determinism(),
     )
     checker = QuickCheck(source, plan) if plan is not None else None
-    serving = source.serving
     for name in names:
         module = converters.get(name)
         if progress:
             progress(name, "start", None)
         start = time.monotonic()
-        record = produce(module, source, serving, options, out, checker)
+        record = produce(module, target, serving, options, out, checker)
         record.seconds = time.monotonic() - start
         manifest.artifacts.append(record)
         if progress:
@@ -106,3 +128,25 @@ def convert(
         manifest.warnings += checker.warnings
     manifest.write(out / f"{source.stem}{MANIFEST_SUFFIX}")
     return manifest
+
+
+def _feeding(plan: CheckOptions, source: SourceModel, serving: Any) -> CheckOptions:
+    """The check feeds the shapes the artifacts will have (in the model's layout)."""
+    from modelport.validators.artifacts import fixed_feed_shapes
+
+    inputs, _ = serving.tensors()
+    shapes = fixed_feed_shapes(source.inputs, source.layout,
+                               [("--input-shape", inputs, serving.source.layout)], plan.shapes)
+    return replace(plan, shapes=shapes)
+
+
+def _relaid(source: SourceModel) -> SourceModel:
+    """``source`` rewritten channels_last (unchanged, with a note, when it is not
+    channels_first)."""
+    from modelport.loading.relayout import to_channels_last
+
+    relaid = to_channels_last(source).source
+    if relaid is source:
+        return replace(source, warnings=[*source.warnings, "--layout channels_last changed "
+                                         "nothing: the model has no channels_first input"])
+    return relaid

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype", "OPTIONAL"]
+__all__ = ["FormatModule", "Route", "Runner", "np_dtype", "OPTIONAL"]
 
 # ``TensorInfo.extra`` of a runner input that may be fed but need not be (a ``.pb``
 # placeholder no output depends on)
@@ -120,22 +120,6 @@ class FormatModule(Protocol):
     def load(self, path: str | Path) -> Runner: ...
 
     def describe(self, path: str | Path, nodes: bool = True) -> Description: ...
-
-
-def source_tensors(source: "SourceModel",
-                   batch: int | str | None = None) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    """The source's I/O records, with the batch dimension set to ``batch``."""
-
-    def fix(items: list[TensorInfo]) -> list[TensorInfo]:
-        out = []
-        for t in items:
-            shape = list(t.shape or [])
-            if shape:
-                shape[0] = batch
-            out.append(TensorInfo(t.name, shape, t.dtype))
-        return out
-
-    return fix(source.inputs), fix(source.outputs)
 
 
 def np_dtype(name: Any) -> str:

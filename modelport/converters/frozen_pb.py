@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype, source_tensors
+from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype
 from modelport.converters.tfgraph import (
     graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
 )
@@ -117,7 +117,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path) -> ArtifactRecord:
             "use the SavedModel or ONNX artifact for this model instead"
         )
     dest.write_bytes(gd.SerializeToString())
-    inputs, outputs = source_tensors(source)
+    inputs, outputs = serving.tensors()
     return ArtifactRecord(
         NAME, str(dest), [_tensor_name(t) for t in inputs], [_tensor_name(t) for t in outputs],
         layout=dict(source.layout),

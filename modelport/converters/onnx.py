@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.base import Route, Runner
 from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
@@ -198,9 +198,9 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
         _save_with_external_data(model_proto, dest)
     else:
         onnx.save_model(model_proto, str(dest))
-    inputs, outputs = source_tensors(source, None)
+    inputs, outputs = serving.tensors()
     for t in inputs + outputs:
-        if t.shape:
+        if t.shape and t.shape[0] is None:  # a batch the user fixed stays a number
             t.shape[0] = BATCH_DIM
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           details={"opset": options.opset, "external_data": big,

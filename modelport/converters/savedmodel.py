@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelport.converters.base import Route, Runner, np_dtype, source_tensors
+from modelport.converters.base import Route, Runner, np_dtype
 from modelport.converters.tfgraph import graph_nodes, proto_dtype, proto_shape, shape_list
 from modelport.core.errors import ModelFileError, UserInputError
 from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
@@ -58,7 +58,7 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
 
     def write(dest: Path) -> ArtifactRecord:
         save_to(serving, dest)
-        inputs, outputs = source_tensors(source)
+        inputs, outputs = serving.tensors()
         return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                               details={"signature": SIGNATURE})
 

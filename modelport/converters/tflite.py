@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.base import Route, Runner
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
 from modelport.converters.tflite_flatbuffer import (
@@ -67,21 +67,21 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
     """The ways to a TFLite artifact, best first (see the module docstring)."""
     rnn = bool(recurrent_layers(source.model))
     hint = not options.allow_flex  # a failure for want of TF ops suggests --allow-flex
-    found = [
-        Route("builtins", "builtin ops, dynamic batch",
-              _writer(source, serving, None, hint=hint)),
-        Route("builtins-batch1", "builtin ops, batch size 1 (TensorList ops lower to "
-              "builtins only for a fixed batch)", _writer(source, serving, 1, hint=hint)),
-    ]
+    found = [Route("builtins", "builtin ops, dynamic batch",
+                   _writer(source, serving, None, hint=hint))]
+    if serving.fixed_batch is None:  # a batch the user fixed is fixed in every route
+        found.append(Route(
+            "builtins-batch1", "builtin ops, batch size 1 (TensorList ops lower to "
+            "builtins only for a fixed batch)", _writer(source, serving, 1, hint=hint)))
     if rnn:
         # the loop first: unrolling costs conversion time and size with every time step
         # (500 steps x 2 LSTM layers: 100 s, 2.6 MB), for a dynamic batch
         found += [
             Route("loop-batch1", "recurrent layers as a plain loop, no fused RNN kernel; "
-                  "builtin ops, batch size 1", _writer(source, None, 1, unroll=False, hint=hint)),
+                  "builtin ops, batch size 1", _writer(source, serving, 1, unroll=False, hint=hint)),
             Route("unrolled", "recurrent layers unrolled over their time steps, no fused "
                   "RNN kernel; builtin ops, dynamic batch",
-                  _writer(source, None, None, unroll=True, hint=hint)),
+                  _writer(source, serving, None, unroll=True, hint=hint)),
         ]
     found.append(Route(
         "frozen-graph", "the frozen GraphDef through TensorFlow's graph importer, which keeps "
@@ -91,12 +91,12 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
         found.append(Route(
             "flex", "builtin and Flex (Select TF) ops, dynamic batch"
             + ("; recurrent layers as a plain loop" if rnn else ""),
-            _writer(source, None if rnn else serving, None, unroll=False if rnn else None,
+            _writer(source, serving, None, unroll=False if rnn else None,
                     flex=True)))
     return found
 
 
-def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
+def _writer(source: SourceModel, serving: Serving, batch: int | None,
             unroll: bool | None = None, flex: bool = False,
             hint: bool = False) -> Callable[[Path], ArtifactRecord]:
     """A route's write function; ``unroll`` not None traces the model afresh with its
@@ -109,7 +109,8 @@ def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
         else:
             from modelport.loading.serving import trace
 
-            fresh = trace(source)  # a new trace: the shared one may hold fused kernels
+            # a new trace (the shared one may hold fused kernels), with the same shapes
+            fresh = trace(source, serving.shapes)
             with plain_recurrent(source.model, unroll):
                 try:
                     fresh.concrete(batch)
@@ -127,7 +128,7 @@ def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
                 "first would start from the previous call's state, while the Keras model "
                 "starts each call from zeros")
         dest.write_bytes(data)
-        return _record(source, dest, model, batch, unroll)
+        return _record(serving, dest, model, batch, unroll)
 
     return write
 
@@ -148,11 +149,7 @@ def _frozen_writer(source: SourceModel, serving: Serving,
         with tempfile.TemporaryDirectory(prefix="modelport-tflite-") as tmp:
             graph = Path(tmp) / "frozen.pb"
             graph.write_bytes(frozen_graph_def(serving).SerializeToString())
-            shapes = {t.name: [None if not isinstance(d, int) else d for d in t.shape or []]
-                      for t in source.inputs}
-            for shape in shapes.values():
-                if shape:
-                    shape[0] = None
+            shapes = {t.name: serving.input_shape(t) for t in source.inputs}
             converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
                 str(graph), source.input_names, source.output_names, input_shapes=shapes)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -160,7 +157,7 @@ def _frozen_writer(source: SourceModel, serving: Serving,
         data = with_signature(data, source.input_names, source.output_names)
         model = read_model(data)
         dest.write_bytes(data)
-        return _record(source, dest, model, None, None)
+        return _record(serving, dest, model, None, None)
 
     return write
 
@@ -194,13 +191,14 @@ def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) 
         return _run_converter(converter, batch, flex, hint)
 
 
-def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,
+def _record(serving: Serving, dest: Path, model: Any, batch: int | None,
             unroll: bool | None) -> ArtifactRecord:
+    source = serving.source
     flex_ops = sorted({op for op in op_names(model) if op.startswith("Flex")})
-    inputs, outputs = source_tensors(source, batch)
+    inputs, outputs = serving.tensors(batch)
     dynamic = {t.name: t.shape for t in inputs if t.shape and None in t.shape[1:]}
     warnings = []
-    if batch is not None:
+    if batch is not None and serving.fixed_batch is None:
         warnings.append(f"exported with a fixed batch size of {batch} (dynamic batch needs "
                         "TensorList ops that LiteRT builtins lack); run one sample at a time")
     if flex_ops:
@@ -212,7 +210,7 @@ def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,
     recurrent = None if unroll is None else ("unrolled" if unroll else "loop")
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           warnings=warnings,
-                          details={"fixed_batch": batch, "flex_ops": flex_ops,
+                          details={"fixed_batch": serving.batch(batch), "flex_ops": flex_ops,
                                    "needs_flex_delegate": bool(flex_ops),
                                    "dynamic_inputs": dynamic, "recurrent_layers": recurrent})
 

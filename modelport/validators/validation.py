@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from modelport.core.errors import UserInputError
-from modelport.validators.artifacts import Target, discover
+from modelport.validators.artifacts import Target, discover, fixed_feed_shapes
 from modelport.validators.check import Settings, check_artifact
 from modelport.validators.diagnose import constant_layer
 from modelport.validators.feeds import pick_feeds
@@ -72,7 +72,8 @@ def validate(
             ``None``), ``{"tflite": {"atol": 1e-3}}`` or ``{"tflite": atol}``.
         shapes: concrete shapes for inputs with unknown dimensions, by input name
             (``{"image": [1, 224, 224, 3]}`` or ``["image=1,224,224,3"]``); the batch
-            dimension is always ``samples``.
+            dimension is always ``samples``. Dimensions the artifacts' manifests fix
+            (``convert --input-shape``) are fed as fixed without being given here.
         allow_degenerate: pass artifacts even when the model's outputs ignore the inputs.
         save_inputs: write the inputs used (without the probe row) to this ``.npz``.
         probe: add the layout probe row (values that encode their own position).
@@ -96,6 +97,11 @@ def validate(
     if not paths:
         raise UserInputError("no artifacts given; pass artifact files or a directory of them")
     targets, warnings = discover(paths, source.stem)
+    # artifacts converted with fixed input shapes are fed those shapes
+    overrides = fixed_feed_shapes(
+        source.inputs, source.layout,
+        [(str(t.path), t.record.inputs, t.record.layout) for t in targets if t.record],
+        overrides)
     base = baseline(source, settings, inputs=inputs, samples=samples, seed=seed,
                     shapes=overrides, save_inputs=save_inputs, probe=probe)
     report = check_targets(base, targets)
