@@ -213,3 +213,63 @@ def test_channels_last_model_is_left_alone(fixture_models):
     source = load(fixture_models.get("cnn_bn").path)
     relaid = to_channels_last(source)
     assert relaid.source is source and relaid.moved_inputs == []
+
+
+def test_sequential_and_nested_models(tmp_path):
+    """A Keras 3 Sequential inside a functional model: replayed as one graph."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(8)
+    block = keras.Sequential([
+        keras.Input((4, 10, 8)),
+        layers.Conv2D(5, 3, padding="same", data_format=CF, activation="relu", name="inner_conv"),
+        layers.BatchNormalization(axis=1, name="inner_bn"),
+    ], name="block")
+    inp = keras.Input((3, 10, 8), name="image")
+    x = layers.Conv2D(4, 1, data_format=CF, name="stem")(inp)
+    x = block(x)
+    x = layers.AveragePooling2D(2, data_format=CF, name="pool")(x)
+    out = layers.Dense(3, name="head")(layers.Flatten(name="flat")(x))
+    source = load(_save(keras.Model(inp, out), tmp_path / "nested.keras"))
+    relaid = to_channels_last(source)
+    assert relaid.transposes == [] and {"inner_conv", "inner_bn", "head"} <= set(relaid.rewritten)
+    _assert_same(source, relaid)
+
+    seq = keras.Sequential([keras.Input((2, 9, 7), name="pixels"),
+                            layers.Conv2D(3, 3, data_format=CF, activation="tanh"),
+                            layers.MaxPooling2D(2, data_format=CF), layers.Flatten(),
+                            layers.Dense(4)])
+    source = load(_save(seq, tmp_path / "seq.keras"))
+    relaid = to_channels_last(source)
+    assert relaid.transposes == [] and relaid.source.layout["pixels"] == "NHWC"
+    _assert_same(source, relaid)
+
+
+def test_tf_keras_functional_with_a_nested_sequential(tmp_path):
+    import tf_keras
+    from tf_keras import layers
+
+    tf_keras.utils.set_random_seed(9)
+    block = tf_keras.Sequential([
+        layers.Conv2D(5, 3, padding="same", data_format=CF, activation="relu",
+                      input_shape=(4, 10, 8), name="inner_conv"),
+        layers.BatchNormalization(axis=1, name="inner_bn")], name="block")
+    inp = tf_keras.Input((3, 10, 8), name="image")
+    stem = layers.Conv2D(4, 1, data_format=CF, name="stem")(inp)
+    x = layers.Concatenate(axis=1, name="concat")([stem, block(stem)])
+    x = layers.GlobalAveragePooling2D(data_format=CF, name="gap")(x)
+    out = layers.Dense(3, name="head")(x)
+    model = tf_keras.Model(inp, out)
+    rng = np.random.default_rng(2)
+    for layer in model.layers + block.layers:
+        layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") if "variance" in w.name
+                           else rng.normal(0, 0.5, w.shape).astype("float32")
+                           for w in layer.weights])
+    path = tmp_path / "tfk.h5"
+    model.save(path)
+    source = load(path)
+    assert source.framework == "tf_keras"
+    relaid = to_channels_last(source)
+    assert relaid.transposes == [] and {"inner_bn", "concat", "gap"} <= set(relaid.rewritten)
+    _assert_same(source, relaid)
