@@ -13,7 +13,9 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
   artifact, best first; each route's ``write(dest)`` writes one candidate at ``dest`` and
   returns its record (the conversion pipeline checks each candidate against the Keras model
   and takes the next route when one fails to convert or to match);
-- ``load(path) -> Runner``: open the artifact in the runtime a user would deploy it with;
+- ``load(path, threads=None) -> Runner``: open the artifact in the runtime a user would
+  deploy it with (``threads``: that runtime's intra-op threads; ``None``: its default);
+  ``RUNTIME`` names the module of that runtime (its version is reported with benchmarks);
 - ``describe(path, nodes=True) -> Description``: names a user must type to feed and fetch.
 
 Heavy frameworks are imported inside those functions, never at module import time, so
@@ -107,6 +109,7 @@ class FormatModule(Protocol):
     ALIASES: tuple[str, ...]
     VIEW_RANK: int
     BYTE_DETERMINISTIC: bool | str
+    RUNTIME: str
 
     def detect(self, path: Path) -> bool: ...
 
@@ -117,7 +120,7 @@ class FormatModule(Protocol):
     def routes(self, source: "SourceModel", serving: "Serving",
                options: ConvertOptions) -> list[Route]: ...
 
-    def load(self, path: str | Path) -> Runner: ...
+    def load(self, path: str | Path, threads: int | None = None) -> Runner: ...
 
     def describe(self, path: str | Path, nodes: bool = True) -> Description: ...
 

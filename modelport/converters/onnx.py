@@ -32,6 +32,7 @@ ALIASES: tuple[str, ...] = ()
 VIEW_RANK = 0  # Netron draws ONNX most completely
 BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
+RUNTIME = "onnxruntime"
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
@@ -282,11 +283,14 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
 class OnnxRunner(Runner):
     format = NAME
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
         try:
             self._sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         except Exception as e:
@@ -300,5 +304,5 @@ class OnnxRunner(Runner):
         return dict(zip(names, values))
 
 
-def load(path: str | Path) -> Runner:
-    return OnnxRunner(str(path))
+def load(path: str | Path, threads: int | None = None) -> Runner:
+    return OnnxRunner(str(path), threads=threads)

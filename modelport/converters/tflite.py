@@ -38,6 +38,7 @@ SUFFIX = ".tflite"
 ALIASES = ("litert",)
 VIEW_RANK = 1
 BYTE_DETERMINISTIC = True
+RUNTIME = "ai_edge_litert"
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe"]
 
@@ -78,7 +79,8 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
         # (500 steps x 2 LSTM layers: 100 s, 2.6 MB), for a dynamic batch
         found += [
             Route("loop-batch1", "recurrent layers as a plain loop, no fused RNN kernel; "
-                  "builtin ops, batch size 1", _writer(source, serving, 1, unroll=False, hint=hint)),
+                  "builtin ops, batch size 1",
+                  _writer(source, serving, 1, unroll=False, hint=hint)),
             Route("unrolled", "recurrent layers unrolled over their time steps, no fused "
                   "RNN kernel; builtin ops, dynamic batch",
                   _writer(source, serving, None, unroll=True, hint=hint)),
@@ -228,12 +230,12 @@ def _litert_error(path: str, e: BaseException) -> ModelFileError:
 class TFLiteRunner(Runner):
     format = NAME
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
             with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-                self._interp = Interpreter(model_path=path)
+                self._interp = Interpreter(model_path=path, num_threads=threads)
         except Exception as e:
             raise _litert_error(path, e) from None
         desc = describe(path, nodes=False)
@@ -286,5 +288,5 @@ class TFLiteRunner(Runner):
         return {k: np.array(v) for k, v in out.items()}
 
 
-def load(path: str | Path) -> Runner:
-    return TFLiteRunner(str(path))
+def load(path: str | Path, threads: int | None = None) -> Runner:
+    return TFLiteRunner(str(path), threads=threads)
