@@ -158,3 +158,19 @@ def test_int8_io_tflite_is_measured(tmp_path):
     got = bench([path], runs=2, warmup=0)
     assert got.ok, [r.error for r in got.results]
     assert got.results[0].p50_ms > 0 and got.results[0].runtime.startswith("ai-edge-litert")
+
+
+def test_user_inputs_are_fed(small, tmp_path):
+    import numpy as np
+
+    _, out = small
+    arrays = tmp_path / "in.npz"
+    np.savez(arrays, image=np.linspace(0, 1, 2 * 12 * 10 * 3, dtype=np.float32)
+             .reshape(2, 12, 10, 3))
+    got = bench([out / "small.onnx"], inputs=str(arrays), runs=2, warmup=0)
+    assert got.ok and got.results[0].batch == 2
+    assert got.inputs["image"] == {"shape": [2, 12, 10, 3], "dtype": "float32",
+                                   "distribution": "user-supplied"}
+    with pytest.raises(UserInputError, match=r"image has shape \[1, 10, 12, 3\], the model "
+                                             r"expects \[\?,12,10,3\]"):
+        bench([out / "small.onnx"], inputs={"image": np.zeros((1, 10, 12, 3), np.float32)})

@@ -273,3 +273,25 @@ def test_tf_keras_functional_with_a_nested_sequential(tmp_path):
     relaid = to_channels_last(source)
     assert relaid.transposes == [] and {"inner_bn", "concat", "gap"} <= set(relaid.rewritten)
     _assert_same(source, relaid)
+
+
+def test_keras_ops_in_the_graph_are_probed(tmp_path):
+    """Keras 3 ops between layers: elementwise ones commute with the move and stay; one
+    that reduces over the channel axis does not, and is refused by name."""
+    import keras
+    from keras import layers
+
+    def model(body, name):
+        keras.utils.set_random_seed(10)
+        inp = keras.Input((3, 8, 6), name="image")
+        x = body(layers.Conv2D(4, 3, data_format=CF, name="conv")(inp))
+        out = layers.GlobalAveragePooling2D(data_format=CF, name="gap")(x)
+        return load(_save(keras.Model(inp, out), tmp_path / f"{name}.keras"))
+
+    source = model(lambda x: keras.ops.tanh(x) * 2.0 + 1.0, "elementwise")
+    relaid = to_channels_last(source)
+    assert relaid.transposes == []
+    _assert_same(source, relaid)
+    source = model(lambda x: x - keras.ops.mean(x, axis=1, keepdims=True), "reducing")
+    with pytest.raises(UserInputError, match=r"layer 'mean' \(Mean\) computes along"):
+        to_channels_last(source)
