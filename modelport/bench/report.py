@@ -84,13 +84,17 @@ class BenchReport:
         rows = [("artifact", "format", "size", "load", "first", "p50", "p90", "p99",
                  "samples/s", "peak RSS") + (("vs keras",) if keras else ())]
         failed = []
+        names = [Path(r.path).name for r in self.results]
+        # the same file name from two directories: show the directory too
+        shown = {r.path: (str(Path(Path(r.path).parent.name) / n) if names.count(n) > 1 else n)
+                 for r, n in zip(self.results, names)}
         for r in self.results:
             if not r.ok:
-                rows.append((Path(r.path).name, r.format, _size(r.size_bytes), "FAILED"))
+                rows.append((shown[r.path], r.format, _size(r.size_bytes), "FAILED"))
                 failed.append(f"{r.path}: {r.error}")
                 continue
             speed = (f"{keras.p50_ms / r.p50_ms:.2f}x",) if keras and r.p50_ms else ()
-            rows.append((Path(r.path).name, r.format, _size(r.size_bytes), _ms(r.load_s),
+            rows.append((shown[r.path], r.format, _size(r.size_bytes), _ms(r.load_s),
                          _ms(r.first_s), _ms(r.p50_ms, 1e-3), _ms(r.p90_ms, 1e-3),
                          _ms(r.p99_ms, 1e-3), f"{r.throughput:,.0f}",
                          f"{r.peak_rss_mb:,.0f} MB") + speed)
