@@ -112,3 +112,11 @@ def test_manifest_on_disk_records_them(fixed):
     data = json.loads(Path(manifest.path).read_text())
     assert data["options"]["input_shapes"] == {"img": FIXED}
     assert data["source"]["inputs"][0]["shape"] == [None, None, None, 3]
+
+
+def test_inspect_of_the_output_directory_shows_the_fixed_shapes(fixed):
+    from modelport.inspection import render_text
+
+    manifest, out = fixed
+    text = render_text(inspect(out))
+    assert text.count("in: img[1,24,16,3]") == 4

@@ -155,3 +155,12 @@ def test_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
     assert code == 2
     assert err[-1].startswith("modelport: error: --layout channels_last: layer 'flip' (Lambda)")
     assert not out.exists()
+
+
+def test_inspect_of_the_output_directory_shows_the_moved_layout(cnn_cf):
+    from modelport.inspection import render_text
+
+    _, manifest, out = cnn_cf
+    text = render_text(inspect(out))
+    assert "in: image[?,16,12,3] NHWC" in text  # the tflite row (ONNX names its batch)
+    assert "image  [?,3,16,12]" in text  # the Keras source, as it is
