@@ -295,3 +295,46 @@ def test_keras_ops_in_the_graph_are_probed(tmp_path):
     source = model(lambda x: x - keras.ops.mean(x, axis=1, keepdims=True), "reducing")
     with pytest.raises(UserInputError, match=r"layer 'mean' \(Mean\) computes along"):
         to_channels_last(source)
+
+
+@pytest.mark.slow
+def test_keras_applications_mobilenet_v2_built_channels_first(tmp_path):
+    """MobileNetV2 as Keras Applications builds it under image_data_format
+    channels_first: BatchNormalization(axis=1), DepthwiseConv2D, ZeroPadding2D, ReLU(6),
+    Add, GlobalAveragePooling2D; every layer moved, none left between transposes."""
+    import keras
+
+    keras.config.set_image_data_format(CF)
+    try:
+        model = keras.applications.MobileNetV2(alpha=0.35, weights=None, input_shape=(3, 64, 48),
+                                               classes=6, classifier_activation=None)
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    rng = np.random.default_rng(12)
+    fill_weights(model, rng)
+    for layer in model.layers:  # gains that keep the signal alive through 50 layers
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([np.full_like(gamma, 3.0), rng.normal(0, 0.1, beta.shape)
+                               .astype("float32"), np.zeros_like(mean), np.ones_like(var)])
+    model.save(tmp_path / "mobilenet_cf.keras")
+    source = load(tmp_path / "mobilenet_cf.keras")
+    relaid = to_channels_last(source)
+    assert relaid.transposes == [] and len(relaid.rewritten) > 100
+    _assert_same(source, relaid, samples=2)
+
+
+def test_normalization_per_channel_moves_with_its_statistics(tmp_path):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(13)
+    inp = keras.Input((3, 8, 6), name="image")
+    norm = layers.Normalization(axis=1, name="norm")
+    norm.adapt(np.random.default_rng(1).normal([[[[5.0]], [[-2.0]], [[0.5]]]], 3.0, (64, 3, 8, 6)))
+    x = layers.Conv2D(4, 3, data_format=CF, activation="tanh", name="conv")(norm(inp))
+    out = layers.GlobalAveragePooling2D(data_format=CF, name="gap")(x)
+    source = load(_save(keras.Model(inp, out), tmp_path / "norm.keras"))
+    relaid = to_channels_last(source)
+    assert relaid.transposes == [] and "norm" in relaid.rewritten
+    _assert_same(source, relaid)

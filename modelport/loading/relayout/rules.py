@@ -67,6 +67,8 @@ class LayerRules:
         new = type(layer).from_config(config)
         out = new(*args, **kwargs)
         new.set_weights(layer.get_weights() if weights is None else weights)
+        if hasattr(new, "finalize_state"):  # Normalization derives its statistics from them
+            new.finalize_state()
         self.rewritten.append(layer.name)
         return out
 
@@ -176,6 +178,12 @@ class LayerRules:
         return self._axis_rule(layer, args, kwargs, states, flat_ok=True)
 
     def _rule_GroupNormalization(self, layer, args, kwargs, states):
+        return self._axis_rule(layer, args, kwargs, states)
+
+    def _rule_Normalization(self, layer, args, kwargs, states):
+        # per-channel statistics (one value per channel, plus a scalar count)
+        if any(np.ndim(w) > 1 for w in layer.get_weights()):
+            return self._generic(layer, args, kwargs, states)
         return self._axis_rule(layer, args, kwargs, states)
 
     def _rule_LayerNormalization(self, layer: Any, args: tuple, kwargs: dict,
