@@ -175,7 +175,6 @@ def discover(paths: Iterable[str | os.PathLike[str]],
     return targets, warnings
 
 
-
 Shape = list[int | None]
 
 
