@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("modelport.commands.validate", "compare artifacts against the Keras model"),
     "inspect": ("modelport.commands.inspect", "list an artifact's inputs, outputs and nodes"),
     "view": ("modelport.commands.view", "open an artifact in Netron on loopback"),
+    "bench": ("modelport.commands.bench", "measure size, load time, latency and memory of "
+              "artifacts, each in its own process"),
 }
 
 
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _quiet_frameworks()
-    if not args.debug and args.command in ("convert", "validate"):
+    if not args.debug and args.command in ("convert", "validate", "bench"):
         _import_tensorflow_quietly()
     if getattr(args, "_import_error", None):
         print(f"modelport: error: {args._import_error}", file=sys.stderr)

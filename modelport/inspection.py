@@ -285,7 +285,13 @@ def _manifest_sections(d: dict[str, Any]) -> list[str]:
         if not a.get("ok", True):
             rows.append([a["format"], a["path"], "FAILED: " + str(a.get("error", ""))[:100]])
             continue
-        ins = ", ".join(t["name"] for t in a.get("inputs", []))
+        # shapes as the artifact has them (--input-shape), and a layout that is not the
+        # source's (--layout channels_last)
+        moved = {k: v for k, v in (a.get("layout") or {}).items()
+                 if v != (src.get("layout") or {}).get(k, v)}
+        ins = ", ".join(f"{t['name']}{fmt_shape(t.get('shape'))}"
+                        + (f" {moved[t['name']]}" if t["name"] in moved else "")
+                        for t in a.get("inputs", []))
         outs = ", ".join(t["name"] for t in a.get("outputs", []))
         note = "" if a.get("exists", True) else "  MISSING on disk"
         rows.append([a["format"], a["path"], f"in: {ins}  out: {outs}{note}"])

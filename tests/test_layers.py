@@ -168,7 +168,7 @@ def test_only_converters_spell_format_suffixes():
 
 @pytest.mark.parametrize("module", converters.modules(), ids=lambda m: m.NAME)
 def test_format_modules_fulfil_the_contract(module):
-    for attr in ("NAME", "SUFFIX", "ALIASES", "VIEW_RANK", "BYTE_DETERMINISTIC"):
+    for attr in ("NAME", "SUFFIX", "ALIASES", "VIEW_RANK", "BYTE_DETERMINISTIC", "RUNTIME"):
         assert hasattr(module, attr), f"{module.__name__} lacks {attr}"
     for fn in ("detect", "view_file", "companions", "routes", "load", "describe"):
         assert callable(getattr(module, fn, None)), f"{module.__name__} lacks {fn}()"

@@ -38,6 +38,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "model's leading Rescaling/Normalization implies)")
     q.add_argument("--calibration-offset", type=float, metavar="O",
                    help="images: the O of x*S+O (default 0)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,...",
+                   help="fix this input's shape in every artifact, batch first, e.g. "
+                        "image=1,224,224,3 (? keeps a dimension open; repeatable)")
+    p.add_argument("--layout", choices=["channels_last"],
+                   help="channels_last: rewrite a channels_first model so the artifacts take "
+                        "NHWC inputs with no transposes around convolutions (validated "
+                        "against the original model)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="do not compare each artifact with the Keras model before it takes "
                         "its final name (the manifest then says it is unchecked)")
@@ -82,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         quantize=args.quantize, calibration=args.calibration,
         synthetic_calibration=args.synthetic_calibration,
         calibration_scale=args.calibration_scale, calibration_offset=args.calibration_offset,
+        input_shapes=args.input_shape or None, layout=args.layout,
     )
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from modelport import converters
 from modelport.conversion.calibration import prepare_calibration
@@ -19,6 +20,7 @@ from modelport.core.atomic import clean_partials, sha256_of
 from modelport.core.errors import UserInputError
 from modelport.core.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
 from modelport.core.records import ArtifactRecord, ConvertOptions
+from modelport.loading.serving import parse_input_shapes, trace
 from modelport.loading.source import SourceModel, load
 
 __all__ = ["convert", "CheckOptions"]
@@ -44,6 +46,8 @@ def convert(
     synthetic_calibration: bool = False,
     calibration_scale: float | None = None,
     calibration_offset: float | None = None,
+    input_shapes: Mapping[str, Sequence[int | None] | str] | Sequence[str] | None = None,
+    layout: str | None = None,
 ) -> Manifest:
     """Port a Keras model file to the requested formats, checking every artifact.
 
@@ -71,6 +75,13 @@ def convert(
         calibration_scale, calibration_offset: images in [0, 255] become
             ``x*scale + offset`` (default: as the model's leading Rescaling or
             Normalization implies).
+        input_shapes: input shapes to fix in every artifact, batch first, by input name
+            (``{"image": [1, 224, 224, 3]}`` or ``["image=1,224,224,3"]``; ``None`` or
+            ``?`` keeps a dimension open); the check feeds those shapes. With ``layout``,
+            they are shapes in the artifacts' layout.
+        layout: ``"channels_last"`` rewrites a channels_first model so the artifacts take
+            NHWC (NWC, NDHWC) inputs with no layout transposes around convolutions; they
+            are checked against the original model (``None``: keep the model's layout).
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed to convert or no
@@ -78,19 +89,29 @@ def convert(
         written.
 
     Raises:
-        ModelportError: the model cannot be loaded, or the quantization options or the
-            calibration data are unusable (nothing is written then).
+        ModelportError: the model cannot be loaded, the quantization options or the
+            calibration data are unusable, ``input_shapes`` does not fit the model, or
+            ``layout`` cannot be applied to it (nothing is written then).
     """
     names = converters.parse_formats(formats)
     modes = converters.parse_quantize(quantize)
     variants = converters.plan_variants(names, modes)
     _check_calibration_given(variants, calibration, synthetic_calibration)
+    shapes = parse_input_shapes(input_shapes)
+    if layout not in (None, "channels_last"):
+        raise UserInputError(f"--layout {layout}: the only layout to convert to is "
+                             "channels_last")
     plan = CheckOptions() if check is True else (check or None)
     t0 = time.monotonic()
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda,
         architecture=architecture)
     load_seconds = time.monotonic() - t0
+    # the artifacts are traced from ``target``; they are checked against ``source``
+    target = source if layout is None else _relaid(source)
+    serving = trace(target, shapes) if shapes else target.serving
+    if plan is not None and serving.shapes:
+        plan = _feeding(plan, source, serving)
     cal = prepare_calibration(
         source, calibration, synthetic=synthetic_calibration, scale=calibration_scale,
         offset=calibration_offset, seed=(plan.seed if plan else 0) + 1) if modes else None
@@ -111,10 +132,11 @@ def convert(
             "load_seconds": round(load_seconds, 3),
         },
         options={"formats": names, "trust_lambda": trust_lambda, **options.to_dict(),
+                 "input_shapes": dict(serving.shapes), "layout": layout,
                  "check": plan is not None,
                  **({"check_samples": plan.samples, "check_seed": plan.seed} if plan else {})},
         versions=tool_versions(),
-        warnings=list(source.warnings),
+        warnings=list(target.warnings),
         determinism=converters.determinism(),
     )
     if cal is not None and cal.synthetic:
@@ -123,13 +145,12 @@ def convert(
             "not real data: the integer variants' ranges and accuracy figures come from "
             "synthetic data; calibrate with --calibration FILE.npz|DIR of real inputs")
     checker = QuickCheck(source, plan, cal) if plan is not None else None
-    serving = source.serving
     for name in names:
         module = converters.get(name)
         if progress:
             progress(name, "start", None)
         start = time.monotonic()
-        record = produce(module, source, serving, options, out, checker)
+        record = produce(module, target, serving, options, out, checker)
         record.seconds = time.monotonic() - start
         manifest.artifacts.append(record)
         if progress:
@@ -142,7 +163,7 @@ def convert(
         start = time.monotonic()
         plain = next((a for a in manifest.artifacts if a.format == name and a.ok
                       and a.quantization is None), None)
-        record = produce(module, source, serving, options, out, checker, mode=mode,
+        record = produce(module, target, serving, options, out, checker, mode=mode,
                          base=out / plain.path if plain is not None else None)
         record.seconds = time.monotonic() - start
         if cal is not None and cal.synthetic and converters.needs_calibration(name, mode):
@@ -174,3 +195,25 @@ def _check_calibration_given(variants: list[tuple[str, str]], calibration: Any,
     if not variants and (calibration is not None or synthetic):
         raise UserInputError("calibration data are for quantized variants: add --quantize "
                              "MODE (e.g. int8)")
+
+
+def _feeding(plan: CheckOptions, source: SourceModel, serving: Any) -> CheckOptions:
+    """The check feeds the shapes the artifacts will have (in the model's layout)."""
+    from modelport.validators.artifacts import fixed_feed_shapes
+
+    inputs, _ = serving.tensors()
+    shapes = fixed_feed_shapes(source.inputs, source.layout,
+                               [("--input-shape", inputs, serving.source.layout)], plan.shapes)
+    return replace(plan, shapes=shapes)
+
+
+def _relaid(source: SourceModel) -> SourceModel:
+    """``source`` rewritten channels_last (unchanged, with a note, when it is not
+    channels_first)."""
+    from modelport.loading.relayout import to_channels_last
+
+    relaid = to_channels_last(source).source
+    if relaid is source:
+        return replace(source, warnings=[*source.warnings, "--layout channels_last changed "
+                                         "nothing: the model has no channels_first input"])
+    return relaid

@@ -13,7 +13,9 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
   artifact, best first; each route's ``write(dest)`` writes one candidate at ``dest`` and
   returns its record (the conversion pipeline checks each candidate against the Keras model
   and takes the next route when one fails to convert or to match);
-- ``load(path) -> Runner``: open the artifact in the runtime a user would deploy it with;
+- ``load(path, threads=None) -> Runner``: open the artifact in the runtime a user would
+  deploy it with (``threads``: that runtime's intra-op threads; ``None``: its default);
+  ``RUNTIME`` names the module of that runtime (its version is reported with benchmarks);
 - ``describe(path, nodes=True) -> Description``: names a user must type to feed and fetch.
 
 A format with quantized variants (``convert --quantize``) also has ``QUANTIZE`` (mode ->
@@ -43,8 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["FormatModule", "Route", "Runner", "source_tensors", "np_dtype", "OPTIONAL",
-           "check_mode"]
+__all__ = ["FormatModule", "Route", "Runner", "np_dtype", "OPTIONAL", "check_mode"]
 
 # ``TensorInfo.extra`` of a runner input that may be fed but need not be (a ``.pb``
 # placeholder no output depends on)
@@ -115,6 +116,7 @@ class FormatModule(Protocol):
     ALIASES: tuple[str, ...]
     VIEW_RANK: int
     BYTE_DETERMINISTIC: bool | str
+    RUNTIME: str
 
     def detect(self, path: Path) -> bool: ...
 
@@ -125,25 +127,9 @@ class FormatModule(Protocol):
     def routes(self, source: "SourceModel", serving: "Serving",
                options: ConvertOptions) -> list[Route]: ...
 
-    def load(self, path: str | Path) -> Runner: ...
+    def load(self, path: str | Path, threads: int | None = None) -> Runner: ...
 
     def describe(self, path: str | Path, nodes: bool = True) -> Description: ...
-
-
-def source_tensors(source: "SourceModel",
-                   batch: int | str | None = None) -> tuple[list[TensorInfo], list[TensorInfo]]:
-    """The source's I/O records, with the batch dimension set to ``batch``."""
-
-    def fix(items: list[TensorInfo]) -> list[TensorInfo]:
-        out = []
-        for t in items:
-            shape = list(t.shape or [])
-            if shape:
-                shape[0] = batch
-            out.append(TensorInfo(t.name, shape, t.dtype))
-        return out
-
-    return fix(source.inputs), fix(source.outputs)
 
 
 def np_dtype(name: Any) -> str:

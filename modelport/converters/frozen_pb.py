@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype, source_tensors
+from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype
 from modelport.converters.tfgraph import (
     graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
 )
@@ -25,6 +25,7 @@ ALIASES = ("frozen_pb", "graphdef")
 VIEW_RANK = 2
 BYTE_DETERMINISTIC = "function library names carry TensorFlow's per-process counters"
 MAX_BYTES = 2**31 - 1  # protobuf's hard limit for one message
+RUNTIME = "tensorflow"
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
            "frozen_graph_def", "io_of", "unused_placeholders"]
@@ -117,7 +118,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path) -> ArtifactRecord:
             "use the SavedModel or ONNX artifact for this model instead"
         )
     dest.write_bytes(gd.SerializeToString())
-    inputs, outputs = source_tensors(source)
+    inputs, outputs = serving.tensors()
     return ArtifactRecord(
         NAME, str(dest), [_tensor_name(t) for t in inputs], [_tensor_name(t) for t in outputs],
         layout=dict(source.layout),
@@ -184,14 +185,16 @@ class FrozenGraphRunner(Runner):
 
     format = NAME
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, threads: int | None = None) -> None:
         import tensorflow as tf
 
         gd = read_graph_def(path)
         self._graph = tf.Graph()
         with self._graph.as_default():
             tf.compat.v1.import_graph_def(gd, name="")
-        self._session = tf.compat.v1.Session(graph=self._graph)
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
+                                          inter_op_parallelism_threads=1) if threads else None
+        self._session = tf.compat.v1.Session(graph=self._graph, config=config)
         ins, outs, unused = _graph_io(gd)
         # placeholders no output needs may be fed (a Keras input the outputs ignore keeps
         # its place in the feed dict) but never have to be
@@ -213,8 +216,8 @@ def _strip(t: TensorInfo) -> TensorInfo:
     return TensorInfo(t.name[:-2] if t.name.endswith(":0") else t.name, t.shape, t.dtype)
 
 
-def load(path: str | Path) -> Runner:
-    return FrozenGraphRunner(str(path))
+def load(path: str | Path, threads: int | None = None) -> Runner:
+    return FrozenGraphRunner(str(path), threads=threads)
 
 
 def describe(path: str | Path, nodes: bool = True) -> Description:

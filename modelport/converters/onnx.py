@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelport.converters import onnx_quant
-from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.base import Route, Runner
 from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
@@ -33,6 +33,7 @@ ALIASES: tuple[str, ...] = ()
 VIEW_RANK = 0  # Netron draws ONNX most completely
 BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
+RUNTIME = "onnxruntime"
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
 QUANTIZE = onnx_quant.MODES  # quantized variants (convert --quantize), see onnx_quant
 CALIBRATED = onnx_quant.CALIBRATED
@@ -164,7 +165,8 @@ def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOpti
     artifact) when given, else one converted for it (``onnx_quant``)."""
     return onnx_quant.routes(mode, options.calibration, base,
                              lambda dest: _write(source, serving, dest, options),
-                             lambda dest: _io_record(source, dest, {}), save_with_external_data)
+                             lambda dest: _io_record(source, serving, dest, {}),
+                             save_with_external_data)
 
 
 def _write(source: SourceModel, serving: Serving, dest: Path,
@@ -210,15 +212,17 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
         save_with_external_data(model_proto, dest)
     else:
         onnx.save_model(model_proto, str(dest))
-    return _io_record(source, dest, {"opset": options.opset, "external_data": big,
-                                     "nodes": len(graph.node)})
+    return _io_record(source, serving, dest, {"opset": options.opset, "external_data": big,
+                                              "nodes": len(graph.node)})
 
 
-def _io_record(source: SourceModel, dest: Path, details: dict[str, Any]) -> ArtifactRecord:
-    """The record of an ONNX model with the source's I/O (a dynamic ``batch`` dimension)."""
-    inputs, outputs = source_tensors(source, None)
+def _io_record(source: SourceModel, serving: Serving, dest: Path,
+               details: dict[str, Any]) -> ArtifactRecord:
+    """The record of an ONNX model with the traced I/O (a ``batch`` dimension where the
+    batch is open)."""
+    inputs, outputs = serving.tensors()
     for t in inputs + outputs:
-        if t.shape:
+        if t.shape and t.shape[0] is None:  # a batch the user fixed stays a number
             t.shape[0] = BATCH_DIM
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           details=details)
@@ -299,11 +303,14 @@ def describe(path: str | Path, nodes: bool = True) -> Description:
 class OnnxRunner(Runner):
     format = NAME
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
         try:
             self._sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         except Exception as e:
@@ -317,5 +324,5 @@ class OnnxRunner(Runner):
         return dict(zip(names, values))
 
 
-def load(path: str | Path) -> Runner:
-    return OnnxRunner(str(path))
+def load(path: str | Path, threads: int | None = None) -> Runner:
+    return OnnxRunner(str(path), threads=threads)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelport.converters.base import Route, Runner, np_dtype, source_tensors
+from modelport.converters.base import Route, Runner, np_dtype
 from modelport.converters.tfgraph import graph_nodes, proto_dtype, proto_shape, shape_list
 from modelport.core.errors import ModelFileError, UserInputError
 from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
@@ -23,8 +23,10 @@ VIEW_RANK = 3
 BYTE_DETERMINISTIC = ("fingerprint.pb holds a random id per save; function names carry "
                       "TensorFlow's per-process counters")
 SIGNATURE = "serving_default"
+RUNTIME = "tensorflow"
 
-__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe", "save_to"]
+__all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
+           "save_to", "set_tf_threads"]
 
 
 def detect(path: Path) -> bool:
@@ -58,7 +60,7 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
 
     def write(dest: Path) -> ArtifactRecord:
         save_to(serving, dest)
-        inputs, outputs = source_tensors(source)
+        inputs, outputs = serving.tensors()
         return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                               details={"signature": SIGNATURE})
 
@@ -68,9 +70,12 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
 class SavedModelRunner(Runner):
     format = NAME
 
-    def __init__(self, path: str, signature: str = SIGNATURE) -> None:
+    def __init__(self, path: str, signature: str = SIGNATURE,
+                 threads: int | None = None) -> None:
         import tensorflow as tf
 
+        if threads:
+            set_tf_threads(threads)
         loaded = tf.saved_model.load(path)
         if signature not in loaded.signatures:
             raise UserInputError(f"{path}: no signature {signature!r}; it has "
@@ -92,8 +97,22 @@ class SavedModelRunner(Runner):
         return {k: np.asarray(v) for k, v in out.items()}
 
 
-def load(path: str | Path) -> Runner:
-    return SavedModelRunner(str(path))
+def set_tf_threads(threads: int) -> None:
+    """TensorFlow's intra-op threads (inter-op: 1); only possible before its runtime starts,
+    so a process that already ran TensorFlow keeps its setting."""
+    import logging
+
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # "... cannot be modified after initialization"
+        logging.getLogger(__name__).debug("TensorFlow already initialised; threads unchanged")
+
+
+def load(path: str | Path, threads: int | None = None) -> Runner:
+    return SavedModelRunner(str(path), threads=threads)
 
 
 def describe(path: str | Path, nodes: bool = True) -> Description:

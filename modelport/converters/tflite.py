@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from modelport.converters.base import Route, Runner, source_tensors
+from modelport.converters.base import Route, Runner
 from modelport.converters.pooling3d import pooling_as_2d, pooling_layers
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
@@ -43,6 +43,7 @@ VIEW_RANK = 1
 BYTE_DETERMINISTIC = True
 QUANTIZE = tflite_quant.MODES  # quantized variants (convert --quantize), see tflite_quant
 CALIBRATED = tflite_quant.CALIBRATED
+RUNTIME = "ai_edge_litert"
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes",
            "quantized_routes", "load", "describe"]
@@ -73,27 +74,28 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
     """The ways to a TFLite artifact, best first (see the module docstring)."""
     rnn = bool(recurrent_layers(source.model))
     hint = not options.allow_flex  # a failure for want of TF ops suggests --allow-flex
-    found = [
-        Route("builtins", "builtin ops, dynamic batch",
-              _writer(source, serving, None, hint=hint)),
-        Route("builtins-batch1", "builtin ops, batch size 1 (TensorList ops lower to "
-              "builtins only for a fixed batch)", _writer(source, serving, 1, hint=hint)),
-    ]
+    found = [Route("builtins", "builtin ops, dynamic batch",
+                   _writer(source, serving, None, hint=hint))]
+    if serving.fixed_batch is None:  # a batch the user fixed is fixed in every route
+        found.append(Route(
+            "builtins-batch1", "builtin ops, batch size 1 (TensorList ops lower to "
+            "builtins only for a fixed batch)", _writer(source, serving, 1, hint=hint)))
     if rnn:
         # the loop first: unrolling costs conversion time and size with every time step
         # (500 steps x 2 LSTM layers: 100 s, 2.6 MB), for a dynamic batch
         found += [
             Route("loop-batch1", "recurrent layers as a plain loop, no fused RNN kernel; "
-                  "builtin ops, batch size 1", _writer(source, None, 1, unroll=False, hint=hint)),
+                  "builtin ops, batch size 1",
+                  _writer(source, serving, 1, unroll=False, hint=hint)),
             Route("unrolled", "recurrent layers unrolled over their time steps, no fused "
                   "RNN kernel; builtin ops, dynamic batch",
-                  _writer(source, None, None, unroll=True, hint=hint)),
+                  _writer(source, serving, None, unroll=True, hint=hint)),
         ]
     if pooling_layers(source.model):
         found.append(Route(
             "pooling-2d", "3-D pooling as 2-D pooling and a pass over depth (TFLite has no "
             "3-D pooling builtin; the two compute the same); builtin ops, dynamic batch",
-            _writer(source, None, None, rewrite=pooling_as_2d, hint=hint)))
+            _writer(source, serving, None, rewrite=pooling_as_2d, hint=hint)))
     found.append(Route(
         "frozen-graph", "the frozen GraphDef through TensorFlow's graph importer, which keeps "
         "static shapes a SavedModel import can lose (e.g. channels after an upsampling of "
@@ -102,7 +104,7 @@ def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> li
         found.append(Route(
             "flex", "builtin and Flex (Select TF) ops, dynamic batch"
             + ("; recurrent layers as a plain loop" if rnn else ""),
-            _writer(source, None if rnn else serving, None, unroll=False if rnn else None,
+            _writer(source, serving, None, unroll=False if rnn else None,
                     flex=True)))
     return found
 
@@ -115,7 +117,7 @@ def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOpti
                                  source.input_names)
 
 
-def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
+def _writer(source: SourceModel, serving: Serving, batch: int | None,
             unroll: bool | None = None, flex: bool = False, hint: bool = False,
             rewrite: Callable[[Any], Any] | None = None) -> Callable[[Path], ArtifactRecord]:
     """A route's write function; ``unroll`` not None traces the model afresh with its
@@ -131,7 +133,8 @@ def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
         else:
             from modelport.loading.serving import trace
 
-            fresh = trace(source)  # a new trace: the shared one holds the plain layers
+            # a new trace (the shared one holds the layers as they are), same shapes
+            fresh = trace(source, serving.shapes)
             with rewrite(source.model):
                 try:
                     fresh.concrete(batch)
@@ -150,7 +153,7 @@ def _writer(source: SourceModel, serving: Serving | None, batch: int | None,
                 "first would start from the previous call's state, while the Keras model "
                 "starts each call from zeros")
         dest.write_bytes(data)
-        return _record(source, dest, model, batch, unroll)
+        return _record(serving, dest, model, batch, unroll)
 
     return write
 
@@ -171,11 +174,7 @@ def _frozen_writer(source: SourceModel, serving: Serving,
         with tempfile.TemporaryDirectory(prefix="modelport-tflite-") as tmp:
             graph = Path(tmp) / "frozen.pb"
             graph.write_bytes(frozen_graph_def(serving).SerializeToString())
-            shapes = {t.name: [None if not isinstance(d, int) else d for d in t.shape or []]
-                      for t in source.inputs}
-            for shape in shapes.values():
-                if shape:
-                    shape[0] = None
+            shapes = {t.name: serving.input_shape(t) for t in source.inputs}
             converter = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
                 str(graph), source.input_names, source.output_names, input_shapes=shapes)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -183,7 +182,7 @@ def _frozen_writer(source: SourceModel, serving: Serving,
         data = with_signature(data, source.input_names, source.output_names)
         model = read_model(data)
         dest.write_bytes(data)
-        return _record(source, dest, model, None, None)
+        return _record(serving, dest, model, None, None)
 
     return write
 
@@ -218,13 +217,14 @@ def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) 
         return _run_converter(converter, batch, flex, hint)
 
 
-def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,
+def _record(serving: Serving, dest: Path, model: Any, batch: int | None,
             unroll: bool | None) -> ArtifactRecord:
+    source = serving.source
     flex_ops = sorted({op for op in op_names(model) if op.startswith("Flex")})
-    inputs, outputs = source_tensors(source, batch)
+    inputs, outputs = serving.tensors(batch)
     dynamic = {t.name: t.shape for t in inputs if t.shape and None in t.shape[1:]}
     warnings = []
-    if batch is not None:
+    if batch is not None and serving.fixed_batch is None:
         warnings.append(f"exported with a fixed batch size of {batch} (dynamic batch needs "
                         "TensorList ops that LiteRT builtins lack); run one sample at a time")
     if flex_ops:
@@ -236,7 +236,7 @@ def _record(source: SourceModel, dest: Path, model: Any, batch: int | None,
     recurrent = None if unroll is None else ("unrolled" if unroll else "loop")
     return ArtifactRecord(NAME, str(dest), inputs, outputs, layout=dict(source.layout),
                           warnings=warnings,
-                          details={"fixed_batch": batch, "flex_ops": flex_ops,
+                          details={"fixed_batch": serving.batch(batch), "flex_ops": flex_ops,
                                    "needs_flex_delegate": bool(flex_ops),
                                    "dynamic_inputs": dynamic, "recurrent_layers": recurrent})
 
@@ -259,12 +259,12 @@ class TFLiteRunner(Runner):
 
     format = NAME
 
-    def __init__(self, path: str, raw_io: bool = False) -> None:
+    def __init__(self, path: str, raw_io: bool = False, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
             with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-                self._interp = Interpreter(model_path=path)
+                self._interp = Interpreter(model_path=path, num_threads=threads)
         except Exception as e:
             raise _litert_error(path, e) from None
         desc = describe(path, nodes=False)
@@ -322,5 +322,5 @@ class TFLiteRunner(Runner):
         return {k: np.array(v) for k, v in out.items()}
 
 
-def load(path: str | Path) -> Runner:
-    return TFLiteRunner(str(path))
+def load(path: str | Path, threads: int | None = None) -> Runner:
+    return TFLiteRunner(str(path), threads=threads)

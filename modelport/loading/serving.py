@@ -5,18 +5,91 @@ layers and returns ``{output_name: tensor}``, so names are fixed here, in one pl
 ``trace(source)`` returns a ``Serving``: the function per batch size, its concrete
 function, a ``tf.Module`` owning the variables, and a memo for what converters derive
 from it (the frozen graph that both ``.pb`` and ONNX use).
+
+Input shapes are decided here too: by default the batch (and any dimension the model
+leaves open) stays unknown; ``trace(source, shapes)`` fixes the dimensions the user gives
+(``convert --input-shape image=1,224,224,3``) in every artifact traced from it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from modelport.core.errors import UserInputError
+from modelport.core.records import TensorInfo
+from modelport.core.text import fmt_shape
 
 from modelport.loading.random_ops import stateful_random
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.source import SourceModel
 
-__all__ = ["Serving", "trace"]
+__all__ = ["Serving", "trace", "parse_input_shapes", "check_input_shapes"]
+
+Shape = list[int | None]
+_OPEN = ("?", "-1", "none")  # how a user leaves one dimension as the model has it
+
+
+def parse_input_shapes(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Shape]:
+    """``["image=1,224,224,3"]`` (or a dict of shapes) -> ``{"image": [1, 224, 224, 3]}``;
+    ``?`` or ``-1`` keeps a dimension as the model has it (``image=?,224,224,3``).
+
+    Raises:
+        UserInputError: an item is not ``NAME=D1,D2,...`` with positive integers or ``?``.
+    """
+    if not items:
+        return {}
+    pairs = list(items.items()) if isinstance(items, Mapping) else \
+        [tuple(str(i).partition("=")[::2]) for i in items]
+    out: dict[str, Shape] = {}
+    for name, dims in pairs:
+        text = dims if isinstance(dims, str) else ",".join(
+            "?" if d is None else str(d) for d in dims)
+        shape: Shape = []
+        try:
+            for d in text.replace("x", ",").split(","):
+                d = d.strip().lower()
+                shape.append(None if d in _OPEN else int(d))
+        except ValueError:
+            shape = []
+        if not str(name).strip() or not shape or any(d is not None and d <= 0 for d in shape):
+            raise UserInputError(f"--input-shape {name}={text}: expected NAME=D1,D2,... with "
+                                 "positive integers (or ? to keep a dimension open), batch "
+                                 "first, e.g. image=1,224,224,3")
+        out[str(name).strip()] = shape
+    return out
+
+
+def check_input_shapes(inputs: Sequence[TensorInfo],
+                       shapes: Mapping[str, Sequence[int | None]]) -> dict[str, Shape]:
+    """The shapes to fix, checked against the model's inputs: every name is an input,
+    every shape has the input's rank (batch first) and keeps the dimensions the model
+    fixes.
+
+    Raises:
+        UserInputError: one of them does not fit the model (the message names it).
+    """
+    by_name = {t.name: t for t in inputs}
+    out: dict[str, Shape] = {}
+    for name, dims in shapes.items():
+        spec = by_name.get(name)
+        given = ",".join("?" if d is None else str(d) for d in dims)
+        if spec is None:
+            raise UserInputError(f"--input-shape {name}={given}: the model has no input "
+                                 f"{name!r}; its inputs are: {', '.join(by_name)}")
+        model = list(spec.shape or [])
+        if len(dims) != len(model):
+            raise UserInputError(
+                f"--input-shape {name}={given}: {len(dims)} dimensions given, the input has "
+                f"rank {len(model)} (shape {fmt_shape(model, named=False)}); give all "
+                f"{len(model)} dimensions, batch first")
+        for i, (want, have) in enumerate(zip(model, dims)):
+            if isinstance(want, int) and want > 0 and have is not None and have != want:
+                raise UserInputError(
+                    f"--input-shape {name}={given}: dimension {i} is fixed at {want} in the "
+                    f"model (shape {fmt_shape(model, named=False)}), not {have}")
+        out[name] = [None if d is None else int(d) for d in dims]
+    return out
 
 
 def _call_model(source: "SourceModel", kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -42,24 +115,62 @@ def _call_model(source: "SourceModel", kwargs: dict[str, Any]) -> dict[str, Any]
 
 
 class Serving:
-    """The source model as ``tf.function``s named after its inputs and outputs."""
+    """The source model as ``tf.function``s named after its inputs and outputs.
 
-    def __init__(self, source: "SourceModel") -> None:
+    ``shapes`` (input name -> shape, ``None`` for a dimension left open) are fixed in
+    every function traced here; a batch size they fix wins over the one a caller asks for.
+    """
+
+    def __init__(self, source: "SourceModel",
+                 shapes: Mapping[str, Sequence[int | None]] | None = None) -> None:
         self.source = source
+        self.shapes: dict[str, Shape] = check_input_shapes(source.inputs, shapes or {})
         self._functions: dict[int | None, Any] = {}
         self._concrete: dict[int | None, Any] = {}
         self._memo: dict[str, Any] = {}
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the fixed shapes give every input, if they do."""
+        batches = {(self.shapes.get(t.name) or [None])[0] for t in self.source.inputs}
+        return batches.pop() if len(batches) == 1 and None not in batches else None
+
+    def batch(self, batch_size: int | None) -> int | None:
+        """The batch size a function traced for ``batch_size`` really has."""
+        return self.fixed_batch or batch_size
+
+    def input_shape(self, t: TensorInfo, batch_size: int | None = None) -> Shape:
+        """The shape input ``t`` gets in the functions traced for ``batch_size``."""
+        shape: list[Any] = list(t.shape or [])
+        if shape:
+            shape[0] = batch_size
+        fixed = self.shapes.get(t.name)
+        if fixed:
+            shape = [s if f is None else f for f, s in zip(fixed, shape)]
+        return [d if isinstance(d, int) and d >= 0 else None for d in shape]
+
+    def tensors(self, batch_size: int | None = None) -> tuple[list[TensorInfo], list[TensorInfo]]:
+        """The I/O records of an artifact traced for ``batch_size``: inputs with the shapes
+        decided here, outputs with the shapes the trace infers from them (when shapes are
+        fixed; otherwise the model's, with the batch dimension set)."""
+        batch = self.batch(batch_size)
+        inputs = [TensorInfo(t.name, self.input_shape(t, batch), t.dtype)
+                  for t in self.source.inputs]
+        if self.shapes:
+            traced = self.concrete(batch_size).structured_outputs
+            outputs = [TensorInfo(t.name, [d if d is None else int(d)
+                                           for d in traced[t.name].shape.as_list()], t.dtype)
+                       for t in self.source.outputs]
+        else:
+            outputs = [TensorInfo(t.name, [batch, *list(t.shape or [])[1:]]
+                                  if t.shape else [], t.dtype) for t in self.source.outputs]
+        return inputs, outputs
+
     def _specs(self, batch_size: int | None) -> list[Any]:
         import tensorflow as tf
 
-        specs = []
-        for t in self.source.inputs:
-            shape = list(t.shape or [])
-            if shape:
-                shape[0] = batch_size
-            specs.append(tf.TensorSpec(shape, tf.as_dtype(t.dtype), name=t.name))
-        return specs
+        return [tf.TensorSpec(self.input_shape(t, batch_size), tf.as_dtype(t.dtype), name=t.name)
+                for t in self.source.inputs]
 
     def tf_function(self, batch_size: int | None = None) -> Any:
         """A positional ``tf.function`` with named specs: SavedModel and TFLite take the
@@ -111,6 +222,12 @@ class Serving:
         return self._memo[key]
 
 
-def trace(source: "SourceModel") -> Serving:
-    """The serving functions of ``source`` (traced lazily, once per batch size)."""
-    return Serving(source)
+def trace(source: "SourceModel",
+          shapes: Mapping[str, Sequence[int | None]] | None = None) -> Serving:
+    """The serving functions of ``source`` (traced lazily, once per batch size), with the
+    input dimensions ``shapes`` gives fixed.
+
+    Raises:
+        UserInputError: ``shapes`` names an unknown input or contradicts the model.
+    """
+    return Serving(source, shapes)

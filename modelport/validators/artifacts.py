@@ -12,14 +12,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 from modelport import converters
-from modelport.core.records import ArtifactRecord
+from modelport.core.records import ArtifactRecord, TensorInfo
 from modelport.core.errors import UserInputError
 from modelport.core.manifest import MANIFEST_SUFFIX, read_manifest
+from modelport.core.text import fmt_shape
+from modelport.validators.layout import expected_shape, implied_layout
 
-__all__ = ["Target", "discover"]
+__all__ = ["Target", "discover", "fixed_feed_shapes"]
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +186,61 @@ def discover(paths: Iterable[str | os.PathLike[str]],
         raise UserInputError("nothing to validate: " + ("; ".join(warnings) or "no artifacts"))
     return targets, warnings
 
+
+Shape = list[int | None]
+
+
+def fixed_feed_shapes(model_inputs: Sequence[TensorInfo], model_layout: Mapping[str, str],
+                      declared: Iterable[tuple[str, Sequence[TensorInfo], Mapping[str, str]]],
+                      user: Mapping[str, Sequence[int | None]] | None = None,
+                      ) -> dict[str, Shape]:
+    """The shapes to feed where the model leaves dimensions open and the artifacts fix
+    them (``convert --input-shape``), in the model's layout, merged with the user's
+    ``--shape``; ``None`` marks a dimension left to the defaults.
+
+    Args:
+        model_inputs: the Keras model's inputs.
+        model_layout: the model's layout per input name.
+        declared: per artifact ``(what, inputs, layout)``: its name for messages, its
+            input records and the layout it declares per input.
+        user: the user's ``--shape`` overrides (with or without the batch dimension).
+
+    Raises:
+        UserInputError: two artifacts fix a dimension differently, or the user's
+            ``--shape`` contradicts what an artifact fixes.
+    """
+    out: dict[str, Shape] = {}
+    origin: dict[tuple[str, int], tuple[str, int]] = {}
+    specs = {t.name: t for t in model_inputs}
+    for what, inputs, layout in declared:
+        for t in inputs:
+            spec = specs.get(t.name)
+            if spec is None or not t.shape or len(t.shape) != len(spec.shape or []):
+                continue
+            mine = implied_layout(model_layout.get(t.name), len(t.shape), spec.dtype)
+            theirs = implied_layout(layout.get(t.name), len(t.shape), spec.dtype)
+            shape = expected_shape(list(t.shape), theirs, mine)
+            row = out.setdefault(t.name, [None] * len(shape))
+            for i, (d, m) in enumerate(zip(shape, spec.shape or [])):
+                if i == 0 or not isinstance(d, int) or d < 0 or (isinstance(m, int) and m >= 0):
+                    continue
+                seen = origin.setdefault((t.name, i), (what, d))
+                if seen[1] != d:
+                    raise UserInputError(
+                        f"{seen[0]} and {what} fix dimension {i} of input {t.name!r} "
+                        f"differently ({seen[1]} and {d}); validate them separately")
+                row[i] = d
+    for name, dims in (user or {}).items():
+        rank = len(specs[name].shape or []) if name in specs else len(dims)
+        given = [None, *dims] if len(dims) == rank - 1 else list(dims)
+        row = out.get(name)
+        for i, d in enumerate(given):
+            if row is not None and i and i < len(row) and row[i] is not None \
+                    and d is not None and d != row[i]:
+                raise UserInputError(
+                    f"--shape {name}={','.join(str(x) for x in dims)} contradicts the "
+                    f"artifacts, which fix it as {fmt_shape(row, named=False)}; drop --shape "
+                    "or give the fixed dimensions")
+        out[name] = [d if d is not None else (row[i] if row and i < len(row) else None)
+                     for i, d in enumerate(given)]
+    return {k: v for k, v in out.items() if any(d is not None for d in v[1:])}

@@ -59,28 +59,15 @@ def resolve_shape(spec: TensorInfo, samples: int,
 
     The batch dimension becomes ``samples``. ``overrides[spec.name]`` gives the other
     dimensions (with or without the batch dimension, which is ignored: ``samples`` decides
-    it, so every input has the same batch). Unknown dimensions become
-    ``DEFAULT_SPATIAL_DIM`` for image height/width/depth, ``DEFAULT_CHANNELS`` for image
-    channels and ``DEFAULT_DIM`` otherwise.
+    it, so every input has the same batch; ``None`` leaves a dimension to the defaults).
+    Unknown dimensions become ``DEFAULT_SPATIAL_DIM`` for image height/width/depth,
+    ``DEFAULT_CHANNELS`` for image channels and ``DEFAULT_DIM`` otherwise.
 
     Raises:
         UserInputError: an override has the wrong rank or contradicts a known dimension.
     """
     shape = list(spec.shape or [])
     rank = len(shape)
-    if overrides and spec.name in overrides:
-        dims = [int(d) for d in overrides[spec.name]]
-        if len(dims) == rank:
-            dims = dims[1:]
-        if len(dims) != rank - 1:
-            raise UserInputError(
-                f"--shape {spec.name}: {len(dims)} dimensions given, the input has rank {rank} "
-                f"(shape {fmt_shape(shape, named=False)}); give all {rank} dimensions, batch first")
-        for i, (want, have) in enumerate(zip(shape[1:], dims), start=1):
-            if isinstance(want, int) and want >= 0 and want != have:
-                raise UserInputError(f"--shape {spec.name}: dimension {i} is fixed at {want} "
-                                     f"in the model, not {have}")
-        return [samples, *dims]
     spatial, channel = _spatial_axes(layout, rank)
     out = []
     for i, d in enumerate(shape):
@@ -94,6 +81,23 @@ def resolve_shape(spec: TensorInfo, samples: int,
             out.append(DEFAULT_CHANNELS)
         else:
             out.append(DEFAULT_DIM)
+    if not overrides or spec.name not in overrides:
+        return out
+    # ``None`` in an override leaves that dimension to the rules above
+    dims = [None if d is None else int(d) for d in overrides[spec.name]]
+    if len(dims) == rank:
+        dims = dims[1:]
+    if len(dims) != rank - 1:
+        raise UserInputError(
+            f"--shape {spec.name}: {len(dims)} dimensions given, the input has rank {rank} "
+            f"(shape {fmt_shape(shape, named=False)}); give all {rank} dimensions, batch first")
+    for i, (want, have) in enumerate(zip(shape[1:], dims), start=1):
+        if have is None:
+            continue
+        if isinstance(want, int) and want >= 0 and want != have:
+            raise UserInputError(f"--shape {spec.name}: dimension {i} is fixed at {want} "
+                                 f"in the model, not {have}")
+        out[i] = have
     return out
 
 

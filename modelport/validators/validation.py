@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from modelport.core.errors import UserInputError
-from modelport.validators.artifacts import Target, discover
+from modelport.validators.artifacts import Target, discover, fixed_feed_shapes
 from modelport.validators.check import Settings, check_artifact
 from modelport.validators.diagnose import constant_layer
 from modelport.validators.feeds import pick_feeds
@@ -77,7 +77,8 @@ def validate(
             figures (``{"int8": {"cosine": 0.99, "top1": 0.95}}``, ``tiers.parse_tiers``).
         shapes: concrete shapes for inputs with unknown dimensions, by input name
             (``{"image": [1, 224, 224, 3]}`` or ``["image=1,224,224,3"]``); the batch
-            dimension is always ``samples``.
+            dimension is always ``samples``. Dimensions the artifacts' manifests fix
+            (``convert --input-shape``) are fed as fixed without being given here.
         allow_degenerate: pass artifacts even when the model's outputs ignore the inputs.
         save_inputs: write the inputs used (without the probe row) to this ``.npz``.
         probe: add the layout probe row (values that encode their own position).
@@ -105,6 +106,11 @@ def validate(
     quantized = [str(t.path) for t in targets if t.quantization]
     if samples is None:
         samples = QUANTIZED_SAMPLES if quantized and inputs is None else 4
+    # artifacts converted with fixed input shapes are fed those shapes
+    overrides = fixed_feed_shapes(
+        source.inputs, source.layout,
+        [(str(t.path), t.record.inputs, t.record.layout) for t in targets if t.record],
+        overrides)
     base = baseline(source, settings, inputs=inputs, samples=samples, seed=seed,
                     shapes=overrides, save_inputs=save_inputs, probe=probe)
     report = check_targets(base, targets)
