@@ -22,7 +22,8 @@ def test_demo_writes_four_artifacts_and_lists_them(tmp_path: Path, capsys) -> No
     for name in ARTIFACTS:
         assert name in table, f"{name} missing from the artifacts table:\n{out}"
     # the per-artifact lines after the table name the Keras inputs and output
-    listing = [line for line in out.split("manifest:")[1].splitlines()
+    siamese = out.split("manifest:")[1].split("$ modelport")[0]
+    listing = [line for line in siamese.splitlines()
                if line.startswith(("savedmodel", "pb", "tflite", "onnx"))]
     assert len(listing) == 4, out
     for line in listing:
@@ -30,6 +31,15 @@ def test_demo_writes_four_artifacts_and_lists_them(tmp_path: Path, capsys) -> No
     manifest = read_manifest(tmp_path / "out" / "siamese.manifest.json")
     assert manifest.ok and [a.format for a in manifest.artifacts] == [
         "savedmodel", "pb", "tflite", "onnx"]
+    # it ends with the mobile variants of the trained CNN: size, latency, accuracy
+    mobile = out.split("mobile variants of")[1].splitlines()
+    rows = {tuple(line.split()[:2]): line.split() for line in mobile
+            if line.startswith(("tflite", "onnx", "keras"))}
+    assert set(rows) == {("keras", "fp32")} | {
+        (f, v) for f in ("tflite", "onnx") for v in ("fp32", "float16", "dynamic", "int8")}
+    int8 = rows[("tflite", "int8")]
+    assert int(int8[4].rstrip("%")) <= 30  # size, % of the float32 file
+    assert float(int8[8].rstrip("%")) >= 98.0  # top-1 agreement with Keras, held-out set
 
 
 def test_demo_propagates_the_cli_exit_code(tmp_path: Path, monkeypatch, capsys) -> None:
