@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from modelport.converters.base import Route, Runner, np_dtype, source_tensors
-from modelport.converters.tfgraph import graph_nodes, proto_dtype, proto_shape, shape_list
+from modelport.converters.tfgraph import (
+    GraphSession, graph_nodes, proto_dtype, proto_shape, shape_list,
+)
 from modelport.core.errors import ModelFileError, UserInputError
 from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
 
@@ -84,12 +86,49 @@ class SavedModelRunner(Runner):
              for k, s in fn.structured_outputs.items()])
         self._loaded = loaded  # keeps the function's variables alive
         self._fn = fn
+        self._graph: tuple[GraphSession, dict[str, str], dict[str, str]] | None = None
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
         out = self._fn(**{k: tf.constant(v) for k, v in feeds.items()})
         return {k: np.asarray(v) for k, v in out.items()}
+
+    def _signature_graph(self) -> tuple[GraphSession, dict[str, str], dict[str, str]]:
+        """The signature's graph with its variables' current values folded in and the
+        function calls inlined, in a session: every op of the model can be fetched by
+        name. Built on first use; returns it with the input and output key -> tensor
+        name maps."""
+        if self._graph is None:
+            import tensorflow as tf
+            from tensorflow.python.framework.convert_to_constants import (
+                convert_variables_to_constants_v2,
+            )
+
+            frozen = convert_variables_to_constants_v2(self._fn, aggressive_inlining=True)
+            _, kwargs = self._fn.structured_input_signature
+            placeholders = [t.name for t in frozen.inputs]
+            by_name = {p.split(":")[0]: p for p in placeholders}
+            keys = tf.nest.flatten({k: k for k in kwargs})
+            ins = {k: by_name.get(k, p) for k, p in zip(keys, placeholders)}
+            out_keys = tf.nest.flatten({k: k for k in self._fn.structured_outputs})
+            outs = dict(zip(out_keys, [t.name for t in frozen.outputs]))
+            self._graph = (GraphSession(frozen.graph.as_graph_def()), ins, outs)
+        return self._graph
+
+    def tensors(self) -> list[TensorInfo]:
+        """Every float tensor of the signature's graph (function calls inlined, so the
+        names are the traced ops': ``StatefulPartitionedCall/model/dense/MatMul:0``)."""
+        return self._signature_graph()[0].tensors()
+
+    def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        session, ins, outs = self._signature_graph()
+        fetches = {("out", k): name for k, name in outs.items()}
+        fetches.update({("extra", n): n for n in extra})
+        got = session.run(fetches, {ins[k]: v for k, v in feeds.items()})
+        return ({k[1]: v for k, v in got.items() if k[0] == "out"},
+                {k[1]: v for k, v in got.items() if k[0] == "extra"})
 
 
 def load(path: str | Path) -> Runner:

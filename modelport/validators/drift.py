@@ -1,0 +1,211 @@
+"""Layer-wise drift: where, inside the network, an artifact starts to differ.
+
+The Keras side is every layer output (``loading.layer_outputs``) on the validation's feeds,
+with its own measured noise floor (``noise.measure_noise`` over the same sub-model, so each
+layer is judged by the rule the outputs are judged by). The artifact side is the tensor the
+name map (``layermap``) found for each layer, read through the runner's optional
+``run_with`` (ONNX: extra graph outputs on a copy; TFLite: an interpreter that preserves
+every tensor, quantized ones dequantized; ``.pb`` and SavedModel: a session over the graph).
+
+Per layer: cosine, SQNR (dB), max abs error and whether every element is within the
+tolerance; per artifact: the first layer, in topological order, that is not, and the
+layers where the relative error grows the most over their inputs'.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from modelport.core.text import one_line
+from modelport.validators.compare import Tolerance, compare_output, measured_tolerance
+from modelport.validators.layermap import NameMap, build_map, relative_error
+from modelport.validators.run import Binding, run_artifact_with
+
+__all__ = ["LayerDrift", "LayerReference", "Drift", "layer_reference", "artifact_drift",
+           "sqnr_db", "GROWTH_TOP"]
+
+log = logging.getLogger(__name__)
+
+GROWTH_TOP = 3  # how many layers "where error grows the most" are reported
+
+
+@dataclass
+class LayerDrift:
+    """One layer output compared in one artifact."""
+
+    layer: str
+    tensor: str | None
+    cosine: float | None
+    sqnr_db: float | None  # None: no error at all (infinite SQNR)
+    max_abs_error: float | None
+    passed: bool
+    class_name: str = ""
+    method: str = ""  # how the tensor was found (the name map's method)
+    index: int | None = None  # TFLite tensor index
+    relative_error: float | None = None
+    atol: float | None = None
+    fused: list[str] = field(default_factory=list)  # layers whose output this tensor hides
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class LayerReference:
+    """The Keras model's layer outputs on the validation's feeds, and each one's rule."""
+
+    entries: list[Any]
+    values: dict[str, np.ndarray]
+    tolerances: dict[str, Tolerance]
+    stochastic: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Drift:
+    """One artifact's layer-wise comparison."""
+
+    map: NameMap
+    layers: list[LayerDrift]
+    first_divergent: str | None
+    growth: list[dict[str, Any]]  # {layer, relative_error, before, jump}, largest first
+
+    @property
+    def largest_jump(self) -> str | None:
+        return self.growth[0]["layer"] if self.growth else None
+
+
+def sqnr_db(got: np.ndarray, ref: np.ndarray) -> float | None:
+    """Signal-to-quantization-noise ratio ``10 log10(sum ref^2 / sum (got - ref)^2)``;
+    ``None`` when the two are equal."""
+    a, b = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    noise = float(np.sum((a[ok] - b[ok]) ** 2))
+    signal = float(np.sum(b[ok] ** 2))
+    if not ok.all():
+        return -math.inf
+    if noise == 0:
+        return None
+    return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
+
+
+def layer_reference(source: Any, feeds: Mapping[str, np.ndarray],
+                    ids: Sequence[str] = ()) -> LayerReference:
+    """Every layer output of the Keras model on ``feeds``, and its measured rule.
+
+    Raises:
+        ValueError: the model has no functional graph to cut into layers.
+    """
+    from modelport.loading.layer_outputs import layer_outputs, layer_values
+    from modelport.validators.noise import measure_noise
+
+    entries = layer_outputs(source)
+    if not entries:
+        raise ValueError("the model is not a functional graph (a subclassed model): its "
+                         "layer outputs cannot be read")
+    values = layer_values(source, feeds, entries)
+    floats = {k: v for k, v in values.items() if v.dtype.kind == "f"}
+    warnings: list[str] = []
+    try:
+        noise = measure_noise(lambda f: layer_values(source, f, entries), feeds, floats,
+                              getattr(source, "model", None), fixed=ids)
+        stochastic = list(noise.stochastic)
+        tolerances = {k: measured_tolerance(v.dtype, v, noise.floors[k])
+                      for k, v in floats.items() if k in noise.floors and k not in stochastic}
+    except Exception as e:  # the sub-model refuses perturbed feeds: the dtype rule
+        log.debug("layer noise floors not measured", exc_info=True)
+        warnings.append(f"the layers' noise floors could not be measured ({one_line(e)}); "
+                        "the fixed default tolerances apply to them")
+        stochastic, tolerances = [], {}
+    if stochastic:
+        warnings.append(f"layer output(s) {', '.join(stochastic)} are random at inference: "
+                        "not compared layer by layer")
+    return LayerReference(entries, values, tolerances, stochastic, warnings)
+
+
+def artifact_drift(binding: Binding, target: Any, ref: Any, layers: LayerReference,
+                   settings: Any, feed_layout: Mapping[str, str | None],
+                   out_layouts: Mapping[str, tuple[str | None, str | None]] | None = None,
+                   ) -> Drift:
+    """Map the artifact's tensors onto the layers and compare each one.
+
+    Raises:
+        ArtifactRunError: the artifact cannot run with its tensors exposed.
+        NotImplementedError: its runner cannot expose intermediate tensors.
+    """
+    runner = binding.runner
+    if not runner.exposes_tensors:
+        raise NotImplementedError(f"the {runner.format} runner cannot expose intermediate "
+                                  "tensors")
+    tensors = runner.tensors()
+    first: dict[str, np.ndarray] = {}
+
+    def fetch(names: list[str]) -> dict[str, np.ndarray]:
+        out, got = run_artifact_with(binding, ref.feeds, ref.layouts, feed_layout, names,
+                                     out_layouts, target.fixed_batch)
+        first.update({k: v for k, v in out.items() if k not in first})
+        return got
+
+    fetch([])
+    outputs = {m: (binding.outputs[m], first[m]) for m in first}
+    compared = {k: v for k, v in layers.values.items() if k not in layers.stochastic}
+    name_map = build_map(layers.entries, compared, tensors, fetch, str(target.path),
+                         target.format, outputs)
+    rows = _compare(name_map, layers, settings, target.format)
+    failed = next((r.layer for r in rows if not r.passed), None)
+    return Drift(name_map, rows, failed, _growth(rows, layers.entries, name_map))
+
+
+def _compare(name_map: NameMap, layers: LayerReference, settings: Any,
+             fmt: str) -> list[LayerDrift]:
+    fused_into: dict[str, list[str]] = {}
+    for r in name_map.rows:
+        if r.status == "fused" and r.note.startswith("fused into "):
+            fused_into.setdefault(r.note[len("fused into "):].split("'s tensor")[0],
+                                  []).append(r.layer)
+    out = []
+    for row in name_map.rows:
+        if row.status != "matched" or row.layer not in name_map.values:
+            continue
+        want = layers.values[row.layer]
+        got = name_map.values[row.layer]
+        tol = settings.tolerance(want.dtype, fmt, layers.tolerances.get(row.layer))
+        c = compare_output(row.layer, want, got, tol, row.tensor)
+        out.append(LayerDrift(row.layer, row.tensor, c.cosine, sqnr_db(got, want),
+                              c.max_abs_error, c.passed, row.class_name, row.method,
+                              row.index, relative_error(got, want), tol.atol,
+                              fused_into.get(row.layer, [])))
+    return out
+
+
+def _growth(rows: list[LayerDrift], entries: Sequence[Any],
+            name_map: NameMap) -> list[dict[str, Any]]:
+    """Per compared layer, its relative error minus the largest of its nearest compared
+    inputs' (model inputs count as exact); the largest increases first."""
+    err = {r.layer: r.relative_error for r in rows if r.relative_error is not None}
+    by_key = {e.key: e for e in entries}
+
+    def before(key: str, seen: set[str]) -> float:
+        worst = 0.0
+        for i in by_key[key].inputs if key in by_key else []:
+            if i in seen:
+                continue
+            seen.add(i)
+            worst = max(worst, err[i] if i in err else before(i, seen))
+        return worst
+
+    found = []
+    for r in rows:
+        if r.relative_error is None or not math.isfinite(r.relative_error):
+            continue
+        prior = before(r.layer, set())
+        jump = r.relative_error - prior
+        if jump > 0:
+            found.append({"layer": r.layer, "relative_error": r.relative_error,
+                          "before": prior, "jump": jump})
+    return sorted(found, key=lambda g: -g["jump"])[:GROWTH_TOP]

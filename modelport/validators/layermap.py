@@ -1,0 +1,323 @@
+"""Which tensor of an artifact carries each Keras layer output: the name map.
+
+Converters keep names: the traced graph's ops sit in the layers' name scopes
+(``model/conv1/BiasAdd``, Keras 3 adds ``_1`` to a scope), tf2onnx keeps the TensorFlow
+names, TFLite joins the names of fused ops with ``;``. A name alone can mislead (TFLite
+names a convolution fused with the BatchNorm after it after the convolution, yet it holds
+the BatchNorm's output), so every match is confirmed by values: the Keras layer outputs
+and the candidate tensors are computed on the same feeds and a tensor is given to the
+layer (among those its name mentions, and their next layers) whose values it is closest
+to, in the layout that fits best (ONNX holds convolutions channels-first).
+
+Layers no named tensor carries are then looked for by value alone, among tensors of the
+same size that run between the tensors of their neighbours, and must match closely.
+What is left is reported as it is: an identity at inference (Dropout), fused into the
+tensor of a later layer (its name is in that tensor's), or without counterpart. Nothing
+is guessed: a row without a confirmed tensor has none.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from modelport.core.records import TensorInfo
+
+__all__ = ["Counterpart", "NameMap", "build_map", "align", "relative_error",
+           "NAME_TOLERANCE", "VALUE_TOLERANCE"]
+
+log = logging.getLogger(__name__)
+
+# relative L2 error under which a tensor its name points to may carry a layer: loose,
+# because the closest layer among the named ones wins (a wrong artifact or int8 keeps
+# its layers' names, and its errors are what the map is for)
+NAME_TOLERANCE = 0.5
+# ... and under which a tensor found by values alone does: strict, nothing else vouches
+VALUE_TOLERANCE = 0.02
+_HOPS = 2  # how far after the named layers a fused tensor's values may belong
+_FETCH = 256  # tensors fetched per run when searching by value (memory bound)
+
+Fetch = Callable[[list[str]], dict[str, np.ndarray]]
+
+
+@dataclass
+class Counterpart:
+    """One Keras layer output in one artifact."""
+
+    layer: str  # the layer output's key (``conv1``, ``tower#2/dense``)
+    class_name: str
+    status: str  # "matched", "identity", "fused" or "none"
+    method: str = ""  # "output", "name+value" or "value" for a match
+    tensor: str | None = None  # the artifact's tensor name
+    index: int | None = None  # TFLite tensor index
+    layout: str = ""  # "channels_first"/"channels_last" when held transposed
+    relative_error: float | None = None  # ||artifact - keras|| / ||keras|| when matched
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class NameMap:
+    artifact: str
+    format: str
+    rows: list[Counterpart]
+    values: dict[str, np.ndarray]  # matched layer key -> artifact values, aligned to Keras
+
+    def row(self, key: str) -> Counterpart | None:
+        return next((r for r in self.rows if r.layer == key), None)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": self.artifact, "format": self.format, "counts": self.counts(),
+                "rows": [r.to_dict() for r in self.rows]}
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def relative_error(a: np.ndarray, ref: np.ndarray) -> float:
+    """``||a - ref|| / ||ref||`` over finite elements (0 for two zero tensors)."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(ref, np.float64)
+    ok = np.isfinite(a64) & np.isfinite(b64)
+    if not ok.all() and not np.array_equal(np.isfinite(a64), np.isfinite(b64)):
+        return float("inf")
+    d = float(np.linalg.norm((a64 - b64)[ok]))
+    n = float(np.linalg.norm(b64[ok]))
+    return d / n if n > 0 else (0.0 if d == 0 else float("inf"))
+
+
+def align(got: np.ndarray, ref: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """``got`` brought to ``ref``'s shape every way that fits: as is (or squeezed), or
+    moved from channels-first to channels-last and back (ONNX convolutions run NCHW)."""
+    got = np.asarray(got)
+    if got.size != ref.size or got.ndim == 0 or ref.ndim == 0:
+        return []
+    found = []
+    if got.shape == ref.shape:
+        found.append((got, ""))
+    elif np.squeeze(got).shape == np.squeeze(ref).shape:
+        found.append((got.reshape(ref.shape), ""))
+    if got.ndim == ref.ndim >= 3 and got.shape[0] == ref.shape[0]:
+        first = np.moveaxis(got, 1, -1)
+        if first.shape == ref.shape:
+            found.append((first, "channels_first"))
+        last = np.moveaxis(got, -1, 1)
+        if last.shape == ref.shape and not np.array_equal(last.shape, got.shape):
+            found.append((last, "channels_last"))
+    return found
+
+
+def _best(got: np.ndarray, ref: np.ndarray) -> tuple[float, np.ndarray | None, str]:
+    best: tuple[float, np.ndarray | None, str] = (float("inf"), None, "")
+    for arr, layout in align(got, ref):
+        err = relative_error(arr, ref)
+        if err < best[0]:
+            best = (err, arr, layout)
+    return best
+
+
+# ----------------------------------------------------------------------------- names
+
+_UNIQUIFIED = re.compile(r"_\d+$")
+
+
+def _scopes(name: str) -> list[list[str]]:
+    """The name scopes in a tensor name: one list per ``;``-joined op name, without the
+    op's own name and the ``:N`` port (``a/conv1_1/BiasAdd:0`` -> ``[["a", "conv1_1"]]``)."""
+    return [part.split(":")[0].split("/")[:-1] for part in name.split(";") if part]
+
+
+def _mentions(scopes: list[list[str]], scope: Sequence[str]) -> int:
+    """2 when some op scope holds ``scope``'s names in a row exactly, 1 when only with
+    the ``_N`` suffixes TensorFlow adds to reused scopes, 0 when not at all."""
+    n, best = len(scope), 0
+    for comps in scopes:
+        for i in range(len(comps) - n + 1):
+            window = comps[i:i + n]
+            if list(window) == list(scope):
+                return 2
+            if all(c == s or _UNIQUIFIED.sub("", c) == s for c, s in zip(window, scope)):
+                best = 1
+    return best
+
+
+# ----------------------------------------------------------------------------- the map
+
+
+def _identities(entries: Sequence[Any], ref: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Layer outputs equal to their single input (Dropout at inference): key -> input."""
+    out = {}
+    for e in entries:
+        if len(e.inputs) == 1 and e.key in ref and e.inputs[0] in ref:
+            a, b = ref[e.key], ref[e.inputs[0]]
+            if a.shape == b.shape and np.array_equal(a, b):
+                out[e.key] = out.get(e.inputs[0], e.inputs[0])
+    return out
+
+
+def _successors(entries: Sequence[Any]) -> dict[str, list[str]]:
+    succ: dict[str, list[str]] = {}
+    for e in entries:
+        for i in e.inputs:
+            succ.setdefault(i, []).append(e.key)
+    return succ
+
+
+def _near(keys: set[str], succ: Mapping[str, list[str]]) -> set[str]:
+    found, frontier = set(keys), set(keys)
+    for _ in range(_HOPS):
+        frontier = {s for k in frontier for s in succ.get(k, [])} - found
+        found |= frontier
+    return found
+
+
+def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
+              tensors: Sequence[TensorInfo], fetch: Fetch, artifact: str = "",
+              fmt: str = "", outputs: Mapping[str, tuple[str, np.ndarray]] | None = None,
+              ) -> NameMap:
+    """The name map of one artifact.
+
+    Args:
+        entries: the Keras layer outputs (``loading.layer_outputs``), topological order.
+        ref: their values on the feeds, by key.
+        tensors: the artifact's intermediate tensors (``Runner.tensors()``).
+        fetch: tensor names -> their values on the same feeds (dequantized).
+        outputs: model output name -> (the artifact's output name, its values).
+    """
+    ref = {k: np.asarray(v) for k, v in ref.items() if np.asarray(v).dtype.kind == "f"}
+    identity = _identities(entries, ref)
+    succ = _successors(entries)
+    by_key = {e.key: e for e in entries}
+    info = {t.name: t for t in tensors}
+    mentioned: dict[str, dict[str, int]] = {}  # tensor -> {key: quality}
+    for t in tensors:
+        scopes = _scopes(t.name)
+        hits = {e.key: q for e in entries if (q := _mentions(scopes, e.scope))}
+        if hits:
+            mentioned[t.name] = hits
+    rows: dict[str, Counterpart] = {}
+    values: dict[str, np.ndarray] = {}
+
+    def take(key: str, name: str, err: float, arr: np.ndarray, layout: str, how: str) -> None:
+        t = info.get(name)
+        rows[key] = Counterpart(key, by_key[key].class_name, "matched", how, name,
+                                t.extra.get("index") if t else None, layout, err)
+        values[key] = arr
+
+    for e in entries:  # the model outputs: bound by name, the validator's own binding
+        if e.model_output and outputs and e.model_output in outputs and e.key in ref:
+            name, got = outputs[e.model_output]
+            err, arr, layout = _best(got, ref[e.key])
+            if arr is not None:
+                take(e.key, name, err, arr, layout, "output")
+    taken = {r.tensor for r in rows.values()}
+    named = [n for n in mentioned if n not in taken]
+    got = fetch(named) if named else {}
+    claims: dict[str, list[tuple[float, int, int, str, np.ndarray, str]]] = {}
+    for name in named:
+        if name not in got:
+            continue
+        hits = mentioned[name]
+        best: tuple[float, str, np.ndarray | None, str] = (float("inf"), "", None, "")
+        for key in _near(set(hits), succ):
+            if key in identity or key in rows or key not in ref:
+                continue
+            err, arr, layout = _best(got[name], ref[key])
+            if err < best[0]:
+                best = (err, key, arr, layout)
+        err, key, arr, layout = best
+        if arr is not None and err <= NAME_TOLERANCE:
+            order = int(info[name].extra.get("order", 0))
+            # ties (a bias of zeros): the later tensor, the layer's last op, wins
+            claims.setdefault(key, []).append((err, -hits.get(key, 0), -order, name, arr, layout))
+    for key, options in claims.items():
+        err, _, _, name, arr, layout = min(options, key=lambda o: o[:3])
+        take(key, name, err, arr, layout, "name+value")
+    _by_value(entries, ref, tensors, fetch, rows, values, identity, take)
+    out = []
+    for e in entries:
+        if e.key in rows:
+            out.append(rows[e.key])
+        elif e.key in identity:
+            src = rows.get(identity[e.key])
+            out.append(Counterpart(e.key, e.class_name, "identity", "",
+                                   src.tensor if src else None, src.index if src else None,
+                                   src.layout if src else "", src.relative_error if src else None,
+                                   f"no op at inference: the same values as {identity[e.key]}"))
+            if identity[e.key] in values:
+                values[e.key] = values[identity[e.key]]
+        elif e.key not in ref:
+            out.append(Counterpart(e.key, e.class_name, "none",
+                                   note=f"not compared ({e.dtype} output)"))
+        else:
+            into = next((r.layer for r in rows.values() if r.tensor in mentioned
+                         and e.key in mentioned[r.tensor]), None)
+            out.append(Counterpart(e.key, e.class_name, "fused" if into else "none",
+                                   note=f"fused into {into}'s tensor" if into else
+                                   "no tensor holds its values (fused or folded away)"))
+    return NameMap(artifact, fmt, out, values)
+
+
+def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
+              tensors: Sequence[TensorInfo], fetch: Fetch, rows: dict[str, Counterpart],
+              values: dict[str, np.ndarray], identity: Mapping[str, str],
+              take: Callable[..., None]) -> None:
+    """Layers without a named tensor, looked for among unclaimed tensors of their size
+    that run between their inputs' tensors and their consumers'."""
+    order = {t.name: int(t.extra.get("order", i)) for i, t in enumerate(tensors)}
+    placed = {k: order.get(r.tensor or "", -1) for k, r in rows.items()}
+    succ = _successors(entries)
+    wanted = [e for e in entries if e.key in ref and e.key not in rows
+              and e.key not in identity]
+    if not wanted:
+        return
+    taken = {r.tensor for r in rows.values()}
+    candidates: dict[str, list[str]] = {}
+    for e in wanted:
+        lo = max([placed.get(i, -1) for i in e.inputs] or [-1])
+        after = [placed[s] for s in succ.get(e.key, []) if s in placed]
+        hi = min(after) if after else len(tensors) + 1
+        per = int(np.prod(ref[e.key].shape[1:])) if ref[e.key].ndim else 1
+        candidates[e.key] = [t.name for t in tensors if t.name not in taken
+                             and lo < order[t.name] <= hi and _fits(t.shape, per)]
+    pool = sorted({n for names in candidates.values() for n in names}, key=order.get)
+    scores: dict[str, list[tuple[float, str, np.ndarray, str]]] = {}
+    for start in range(0, len(pool), _FETCH):
+        got = fetch(pool[start:start + _FETCH])
+        for e in wanted:
+            for name in candidates[e.key]:
+                if name in got:
+                    err, arr, layout = _best(got[name], ref[e.key])
+                    if arr is not None and err <= VALUE_TOLERANCE:
+                        scores.setdefault(e.key, []).append((err, name, arr, layout))
+    # mutual best: the tensor's closest layer is this one, and the layer's closest tensor
+    best_for: dict[str, tuple[float, str]] = {}
+    for key, options in scores.items():
+        for err, name, _, _ in options:
+            if name not in best_for or err < best_for[name][0]:
+                best_for[name] = (err, key)
+    for key, options in scores.items():
+        err, name, arr, layout = min(options, key=lambda o: (o[0], order[o[1]]))
+        if best_for[name][1] == key and name not in {r.tensor for r in rows.values()}:
+            take(key, name, err, arr, layout, "value")
+
+
+def _fits(shape: Sequence[Any] | None, per_sample: int) -> bool:
+    """Whether a tensor of (static) ``shape`` can hold ``per_sample`` values per sample."""
+    if not shape:
+        return True
+    dims = list(shape)[1:]
+    if any(not isinstance(d, int) for d in dims):
+        return True
+    return int(np.prod(dims)) == per_sample if dims else per_sample == 1
