@@ -323,7 +323,7 @@ class TFLiteRunner(Runner):
                     continue  # integer shapes and indices, not activations
                 name = self._unique(d, counts)
                 self._index[name] = i
-                extra = {"op": op["op_name"], "inputs": ins, "order": len(found), "index": i}
+                extra = {"op": op["op_name"], "inputs": ins, "order": len(found), "index": int(i)}
                 if _scales(d):
                     q = d["quantization_parameters"]
                     extra["quantization"] = {"scale": float(q["scales"][0]),
