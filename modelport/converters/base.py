@@ -116,6 +116,11 @@ class Runner(abc.ABC):
         ``index`` (TFLite tensor index) and ``quantization`` (``scale``, ``zero_point``)."""
         return []
 
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The names of the graph tensors behind the inputs and outputs, as ``tensors()``
+        names them: ``(input name -> tensor, output name -> tensor)``."""
+        return {t.name: t.name for t in self.inputs}, {t.name: t.name for t in self.outputs}
+
     def run_with(self, feeds: Mapping[str, np.ndarray],
                  extra: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Run one batch and also return the intermediate tensors named in ``extra`` (names

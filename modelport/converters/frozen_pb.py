@@ -203,6 +203,10 @@ class FrozenGraphRunner(Runner):
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.run_with_impl(feeds, [])[0]
 
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        return ({t.name: f"{t.name}:0" for t in self.inputs},
+                {t.name: f"{t.name}:0" for t in self.outputs})
+
     def tensors(self) -> list[TensorInfo]:
         """Every float tensor the session can fetch, by its graph name (``name:0``)."""
         return self._graph_session.tensors()

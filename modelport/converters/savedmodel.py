@@ -116,6 +116,10 @@ class SavedModelRunner(Runner):
             self._graph = (GraphSession(frozen.graph.as_graph_def()), ins, outs)
         return self._graph
 
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        _, ins, outs = self._signature_graph()
+        return dict(ins), dict(outs)
+
     def tensors(self) -> list[TensorInfo]:
         """Every float tensor of the signature's graph (function calls inlined, so the
         names are the traced ops': ``StatefulPartitionedCall/model/dense/MatMul:0``)."""

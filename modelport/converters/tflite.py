@@ -334,6 +334,19 @@ class TFLiteRunner(Runner):
                                         extra))
         return found
 
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        interp = self._preserving()
+        details = {d["index"]: d for d in interp.get_tensor_details()}
+        counts: dict[str, int] = {}
+        for d in details.values():
+            counts[d["name"]] = counts.get(d["name"], 0) + 1
+        runner = interp.get_signature_runner(self._key)
+
+        def names(items: dict[str, Any]) -> dict[str, str]:
+            return {k: self._unique(details[v["index"]], counts) for k, v in items.items()}
+
+        return names(runner.get_input_details()), names(runner.get_output_details())
+
     @staticmethod
     def _unique(d: dict[str, Any], counts: dict[str, int]) -> str:
         return d["name"] if counts.get(d["name"], 0) <= 1 else f"{d['name']}#{d['index']}"

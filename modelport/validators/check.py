@@ -239,6 +239,7 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
                           for n, y in ref.outputs.items()]
         for c in result.outputs:
             c.reason = "not produced: the run failed"
+    result.values = dict(got)
     numeric_ok = not problems and all(c.passed for c in result.outputs)
     reasons: list[str] = []
     if ref.nonfinite:

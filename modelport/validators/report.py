@@ -51,6 +51,8 @@ class ArtifactResult:
     first_divergent_layer: str | None = None
     layer_growth: list[dict[str, Any]] = field(default_factory=list)
     name_map: Any = None
+    # the artifact's outputs by model output name (for the HTML report; not in JSON)
+    values: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def max_abs_error(self) -> float | None:
@@ -129,6 +131,9 @@ class ValidationReport:
     rule: str = ""  # the pass/fail rule applied, in words
     noise_floors: dict[str, float | None] = field(default_factory=dict)  # per float output
     stochastic: list[str] = field(default_factory=list)  # outputs compared by distribution
+    # the Keras model's outputs on the feeds (for the HTML report; not in JSON)
+    reference: dict[str, Any] | None = field(default=None, repr=False)
+    source: Any = field(default=None, repr=False)  # the loaded model (not in JSON)
 
     @property
     def passed(self) -> bool:

@@ -180,7 +180,7 @@ def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg
         seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
         inputs=picked.described(), rule=rule_text(ref, settings),
         noise_floors={k: t.noise_floor for k, t in ref.measured.items()},
-        stochastic=list(ref.stochastic),
+        stochastic=list(ref.stochastic), source=source,
     )
     return Baseline(source, settings, ref, out_model_layouts, report, list(picked.ids))
 
@@ -192,6 +192,7 @@ def check_targets(base: Baseline, targets: Sequence[Target],
     report = copy.copy(base.report)
     report.results = []
     report.warnings = list(base.report.warnings)
+    report.reference = dict(base.ref.outputs)
     layer_ref = None
     if layers:
         try:
