@@ -138,4 +138,5 @@ def write_graph(nodes: Sequence[GraphNode], dest: str | Path, title: str = "") -
     data = render(nodes, fmt, title)
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
+        tmp.chmod(0o644)  # a picture to share, not a secret (mkstemp makes it 0600)
     return dest

@@ -251,6 +251,7 @@ def write_html(report: ValidationReport, path: str | Path, source: Any = None) -
     text = render_html(report, source if source is not None else report_source(report))
     with atomic_path(p) as tmp:
         tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o644)  # a report to share, not a secret (mkstemp makes it 0600)
     return p
 
 

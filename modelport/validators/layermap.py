@@ -254,7 +254,7 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
             out.append(Counterpart(e.key, e.class_name, "identity", "",
                                    src.tensor if src else None, src.index if src else None,
                                    src.layout if src else "", src.relative_error if src else None,
-                                   f"no op at inference: the same values as {identity[e.key]}"))
+                                   f"identity at inference: the same values as {identity[e.key]}"))
             if identity[e.key] in values:
                 values[e.key] = values[identity[e.key]]
         elif e.key not in ref:
@@ -262,11 +262,27 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
                                    note=f"not compared ({e.dtype} output)"))
         else:
             into = next((r.layer for r in rows.values() if r.tensor in mentioned
-                         and e.key in mentioned[r.tensor]), None)
+                         and e.key in mentioned[r.tensor]), None) or _sole_consumer(
+                e.key, succ, rows, identity)
             out.append(Counterpart(e.key, e.class_name, "fused" if into else "none",
                                    note=f"fused into {into}'s tensor" if into else
                                    "no tensor holds its values (fused or folded away)"))
     return NameMap(artifact, fmt, out, values)
+
+
+def _sole_consumer(key: str, succ: Mapping[str, list[str]], rows: Mapping[str, Any],
+                   identity: Mapping[str, str]) -> str | None:
+    """The matched layer that alone reads ``key``'s output, through other layers that
+    have no tensor and one reader each: its tensor is where ``key`` was computed."""
+    seen = {key}
+    while True:
+        readers = succ.get(key, [])
+        if len(readers) != 1 or readers[0] in seen or readers[0] in identity:
+            return None
+        key = readers[0]
+        if key in rows:
+            return key
+        seen.add(key)
 
 
 def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
