@@ -152,7 +152,9 @@ def artifact_drift(binding: Binding, target: Any, ref: Any, layers: LayerReferen
         return got
 
     fetch([])
-    outputs = {m: (binding.outputs[m], first[m]) for m in first}
+    _, graph_outputs = runner.io_tensors()
+    outputs = {m: (graph_outputs.get(binding.outputs[m], binding.outputs[m]), first[m])
+               for m in first}
     compared = {k: v for k, v in layers.values.items() if k not in layers.stochastic}
     name_map = build_map(layers.entries, compared, tensors, fetch, str(target.path),
                          target.format, outputs)

@@ -221,6 +221,7 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
             err, arr, layout = _best(got, ref[e.key])
             if arr is not None:
                 take(e.key, name, err, arr, layout, "output")
+                rows[e.key].note = f"the artifact's output {e.model_output!r}"
     taken = {r.tensor for r in rows.values()}
     named = [n for n in mentioned if n not in taken]
     got = fetch(named) if named else {}
