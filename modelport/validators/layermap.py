@@ -19,6 +19,7 @@ is guessed: a row without a confirmed tensor has none.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -87,14 +88,19 @@ class NameMap:
 
 
 def relative_error(a: np.ndarray, ref: np.ndarray) -> float:
-    """``||a - ref|| / ||ref||`` over finite elements (0 for two zero tensors)."""
-    a64, b64 = np.asarray(a, np.float64), np.asarray(ref, np.float64)
-    ok = np.isfinite(a64) & np.isfinite(b64)
-    if not ok.all() and not np.array_equal(np.isfinite(a64), np.isfinite(b64)):
-        return float("inf")
-    d = float(np.linalg.norm((a64 - b64)[ok]))
-    n = float(np.linalg.norm(b64[ok]))
-    return d / n if n > 0 else (0.0 if d == 0 else float("inf"))
+    """``||a - ref|| / ||ref||`` over finite elements (0 for two zero tensors); sums of
+    squares in float64, in few passes (layers hold millions of values)."""
+    a, ref = np.asarray(a), np.asarray(ref)
+    d = (a - ref).reshape(-1)
+    if not np.isfinite(d).all():
+        fa, fb = np.isfinite(a), np.isfinite(ref)
+        if not np.array_equal(fa, fb):
+            return float("inf")
+        d, ref = d[fa.reshape(-1)], ref[fb]
+    ref = ref.reshape(-1)
+    dd = float(np.einsum("i,i->", d, d, dtype=np.float64))
+    nn = float(np.einsum("i,i->", ref, ref, dtype=np.float64))
+    return math.sqrt(dd / nn) if nn > 0 else (0.0 if dd == 0 else float("inf"))
 
 
 def align(got: np.ndarray, ref: np.ndarray) -> list[tuple[np.ndarray, str]]:
@@ -118,10 +124,27 @@ def align(got: np.ndarray, ref: np.ndarray) -> list[tuple[np.ndarray, str]]:
     return found
 
 
+_PICK = 4096  # elements compared when choosing among candidate tensors
+
+
+def _picks(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """A fixed spread of at most ``_PICK`` element positions of an array of ``shape``."""
+    n = int(np.prod(shape))
+    flat = np.linspace(0, n - 1, min(n, _PICK)).astype(np.int64)
+    return np.unravel_index(flat, shape)
+
+
 def _best(got: np.ndarray, ref: np.ndarray) -> tuple[float, np.ndarray | None, str]:
+    """The alignment of ``got`` closest to ``ref`` and its relative error, judged on a
+    spread of elements (choosing is cheap; the chosen tensor is compared in full)."""
     best: tuple[float, np.ndarray | None, str] = (float("inf"), None, "")
-    for arr, layout in align(got, ref):
-        err = relative_error(arr, ref)
+    forms = align(got, ref)
+    if not forms:
+        return best
+    at = _picks(ref.shape) if ref.size > _PICK else None
+    sample = ref[at] if at is not None else ref
+    for arr, layout in forms:
+        err = relative_error(arr[at] if at is not None else arr, sample)
         if err < best[0]:
             best = (err, arr, layout)
     return best
@@ -211,6 +234,8 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
 
     def take(key: str, name: str, err: float, arr: np.ndarray, layout: str, how: str) -> None:
         t = info.get(name)
+        if arr.size > _PICK:  # chosen on a spread of elements; reported over all of them
+            err = relative_error(arr, ref[key])
         rows[key] = Counterpart(key, by_key[key].class_name, "matched", how, name,
                                 t.extra.get("index") if t else None, layout, err)
         values[key] = arr
@@ -223,25 +248,16 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
                 take(e.key, name, err, arr, layout, "output")
                 rows[e.key].note = f"the artifact's output {e.model_output!r}"
     taken = {r.tensor for r in rows.values()}
-    named = [n for n in mentioned if n not in taken]
-    got = fetch(named) if named else {}
+    exits = _exits(tensors, mentioned)
     claims: dict[str, list[tuple[float, int, int, str, np.ndarray, str]]] = {}
-    for name in named:
-        if name not in got:
-            continue
-        hits = mentioned[name]
-        best: tuple[float, str, np.ndarray | None, str] = (float("inf"), "", None, "")
-        for key in _near(set(hits), succ):
-            if key in identity or key in rows or key not in ref:
-                continue
-            err, arr, layout = _best(got[name], ref[key])
-            if err < best[0]:
-                best = (err, key, arr, layout)
-        err, key, arr, layout = best
-        if arr is not None and err <= NAME_TOLERANCE:
-            order = int(info[name].extra.get("order", 0))
-            # ties (a bias of zeros): the later tensor, the layer's last op, wins
-            claims.setdefault(key, []).append((err, -hits.get(key, 0), -order, name, arr, layout))
+    # first the tensors that leave a layer's scope (its output, usually one per layer),
+    # then, for layers still without one, the others their names mention
+    first = [n for n in mentioned if n not in taken and n in exits]
+    _claim(first, fetch, mentioned, succ, identity, rows, ref, info, claims)
+    done = set(claims) | set(rows)
+    rest = [n for n in mentioned if n not in taken and n not in exits
+            and any(k not in done for k in _near(set(mentioned[n]), succ))]
+    _claim(rest, fetch, mentioned, succ, identity, rows, ref, info, claims)
     for key, options in claims.items():
         err, _, _, name, arr, layout = min(options, key=lambda o: o[:3])
         take(key, name, err, arr, layout, "name+value")
@@ -284,6 +300,47 @@ def _sole_consumer(key: str, succ: Mapping[str, list[str]], rows: Mapping[str, A
         if key in rows:
             return key
         seen.add(key)
+
+
+def _exits(tensors: Sequence[TensorInfo], mentioned: Mapping[str, Mapping[str, int]]) -> set[str]:
+    """Tensors read outside the scope of a layer their name mentions (or by nothing the
+    runner lists): where a layer's output leaves it."""
+    readers: dict[str, list[str]] = {}
+    for t in tensors:
+        for i in t.extra.get("inputs", []):
+            readers.setdefault(i, []).append(t.name)
+    found = set()
+    for name, keys in mentioned.items():
+        after = readers.get(name, [])
+        if not after or any(k not in mentioned.get(r, {}) for k in keys for r in after):
+            found.add(name)
+    return found
+
+
+def _claim(names: list[str], fetch: Fetch, mentioned: Mapping[str, Mapping[str, int]],
+           succ: Mapping[str, list[str]], identity: Mapping[str, str],
+           rows: Mapping[str, Counterpart], ref: Mapping[str, np.ndarray],
+           info: Mapping[str, TensorInfo], claims: dict[str, list[Any]]) -> None:
+    """Each named tensor goes to the layer, among those its name mentions and the next
+    ones, whose values it is closest to (when close enough)."""
+    got = fetch(names) if names else {}
+    for name in names:
+        if name not in got:
+            continue
+        hits = mentioned[name]
+        best: tuple[float, str, np.ndarray | None, str] = (float("inf"), "", None, "")
+        for key in _near(set(hits), succ):
+            if key in identity or key in rows or key not in ref:
+                continue
+            err, arr, layout = _best(got[name], ref[key])
+            if err < best[0]:
+                best = (err, key, arr, layout)
+        err, key, arr, layout = best
+        if arr is not None and err <= NAME_TOLERANCE:
+            order = int(info[name].extra.get("order", 0))
+            # ties (a bias of zeros): the later tensor, the layer's last op, wins
+            claims.setdefault(key, []).append((err, -hits.get(key, 0), -order, name, arr,
+                                               layout))
 
 
 def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
