@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,19 +101,13 @@ class SavedModelRunner(Runner):
         name maps."""
         if self._graph is None:
             import tensorflow as tf
-            from tensorflow.python.framework.convert_to_constants import (
-                convert_variables_to_constants_v2,
-            )
 
-            frozen = convert_variables_to_constants_v2(self._fn, aggressive_inlining=True)
             _, kwargs = self._fn.structured_input_signature
-            placeholders = [t.name for t in frozen.inputs]
-            by_name = {p.split(":")[0]: p for p in placeholders}
             keys = tf.nest.flatten({k: k for k in kwargs})
-            ins = {k: by_name.get(k, p) for k, p in zip(keys, placeholders)}
             out_keys = tf.nest.flatten({k: k for k in self._fn.structured_outputs})
-            outs = dict(zip(out_keys, [t.name for t in frozen.outputs]))
-            self._graph = (GraphSession(frozen.graph.as_graph_def()), ins, outs)
+            ins = {k: t.name for k, t in zip(keys, self._fn.inputs)}
+            outs = {k: t.name for k, t in zip(out_keys, self._fn.outputs)}
+            self._graph = (GraphSession(_frozen_graph_def(self._fn)), ins, outs)
         return self._graph
 
     def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -133,6 +127,25 @@ class SavedModelRunner(Runner):
         got = session.run(fetches, {ins[k]: v for k, v in feeds.items()})
         return ({k[1]: v for k, v in got.items() if k[0] == "out"},
                 {k[1]: v for k, v in got.items() if k[0] == "extra"})
+
+
+def _frozen_graph_def(fn: Any) -> Any:
+    """``fn``'s graph with its variables folded to constants and its calls inlined; the
+    node names stay those of ``fn``'s graph (its inputs and outputs keep their names).
+
+    TensorFlow's public ``convert_variables_to_constants_v2`` also builds a new function
+    from the result, which takes 4 s of the 4.5 s on MobileNetV2: the step that writes
+    the GraphDef is used alone, and the public function when it is not there."""
+    from tensorflow.python.framework import convert_to_constants as c2c
+
+    try:
+        data = c2c._FunctionConverterDataInEager(func=fn, lower_control_flow=False,
+                                                  aggressive_inlining=True)
+        return c2c._replace_variables_by_constants(converter_data=data)[0]
+    except AttributeError:  # another TensorFlow: the public way, same graph
+        frozen = c2c.convert_variables_to_constants_v2(fn, lower_control_flow=False,
+                                                       aggressive_inlining=True)
+        return frozen.graph.as_graph_def()
 
 
 def load(path: str | Path) -> Runner:

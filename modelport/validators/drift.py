@@ -96,8 +96,10 @@ def sqnr_db(got: np.ndarray, ref: np.ndarray) -> float | None:
 
 
 def layer_reference(source: Any, feeds: Mapping[str, np.ndarray],
-                    ids: Sequence[str] = ()) -> LayerReference:
-    """Every layer output of the Keras model on ``feeds``, and its measured rule.
+                    ids: Sequence[str] = (), random_outputs: bool = True) -> LayerReference:
+    """Every layer output of the Keras model on ``feeds``, and its measured rule
+    (``random_outputs``: whether some model output is random at inference; when none is,
+    no layer is looked for randomness).
 
     Raises:
         ValueError: the model has no functional graph to cut into layers.
@@ -116,7 +118,8 @@ def layer_reference(source: Any, feeds: Mapping[str, np.ndarray],
         # one perturbed run, not the outputs' three: every layer of a deep net gets its
         # floor from the same run, and the rule's 32x multiple leaves room for the rest
         noise = measure_noise(lambda f: layer_values(source, f, entries), feeds, floats,
-                              getattr(source, "model", None), draws=LAYER_DRAWS, fixed=ids)
+                              getattr(source, "model", None), draws=LAYER_DRAWS, fixed=ids,
+                              rerun=random_outputs)
         stochastic = list(noise.stochastic)
         tolerances = {k: measured_tolerance(v.dtype, v, noise.floors[k])
                       for k, v in floats.items() if k in noise.floors and k not in stochastic}

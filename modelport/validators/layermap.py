@@ -223,10 +223,16 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
     succ = _successors(entries)
     by_key = {e.key: e for e in entries}
     info = {t.name: t for t in tensors}
+    # entries by the last name of their scope, as a tensor name may spell it
+    by_last: dict[str, list[Any]] = {}
+    for e in entries:
+        by_last.setdefault(e.scope[-1], []).append(e)
     mentioned: dict[str, dict[str, int]] = {}  # tensor -> {key: quality}
     for t in tensors:
         scopes = _scopes(t.name)
-        hits = {e.key: q for e in entries if (q := _mentions(scopes, e.scope))}
+        maybe = {id(e): e for comps in scopes for c in comps
+                 for e in by_last.get(c, []) + by_last.get(_UNIQUIFIED.sub("", c), [])}
+        hits = {e.key: q for e in maybe.values() if (q := _mentions(scopes, e.scope))}
         if hits:
             mentioned[t.name] = hits
     rows: dict[str, Counterpart] = {}

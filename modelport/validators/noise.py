@@ -114,7 +114,7 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
                   outputs: Mapping[str, np.ndarray], model: Any = None,
                   draws: int = DRAWS, seed: int = 0, fixed: Collection[str] = (),
                   random_if: Callable[[str, np.ndarray, np.ndarray], bool] | None = None,
-                  ) -> NoiseFloor:
+                  rerun: bool = True) -> NoiseFloor:
     """Run ``predict`` again on ``feeds`` (plain, then ``draws`` times perturbed) and
     measure how far each float output of ``outputs`` (the first run) moves.
 
@@ -129,6 +129,8 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
         random_if: ``(name, first, rerun) -> bool``: whether a plain rerun that differs
             makes the output random (the caller's pass rule at a zero noise floor); by
             default a difference beyond 64 roundings of the output's largest value.
+        rerun: run once more unperturbed, to find random outputs (skip it when the
+            caller already knows none is).
     """
     rng = np.random.default_rng(seed + 7919)
     rows = next(iter(feeds.values())).shape[0] if feeds else 1
@@ -136,7 +138,7 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
     result = NoiseFloor(draws=draws)
     if not floats:
         return result
-    rerun = predict(dict(feeds))
+    again_out = predict(dict(feeds)) if rerun else outputs
     decide = random_if or _differs
     for _ in range(draws):
         with perturbed_weights(model, rng) if model is not None else contextlib.nullcontext():
@@ -145,9 +147,9 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
             change = _changes(moved[k], outputs[k], rows)
             result.floors[k] = np.maximum(result.floors.get(k, change), change)
     for k in floats:
-        again = _changes(rerun[k], outputs[k], rows)
+        again = _changes(again_out[k], outputs[k], rows)
         result.rerun[k] = float(again.max())
-        if result.rerun[k] > 0 and decide(k, np.asarray(outputs[k]), np.asarray(rerun[k])):
+        if result.rerun[k] > 0 and decide(k, np.asarray(outputs[k]), np.asarray(again_out[k])):
             result.stochastic.append(k)
         else:  # nondeterministic kernels are noise too
             result.floors[k] = np.maximum(result.floors[k], again)

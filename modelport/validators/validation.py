@@ -130,7 +130,8 @@ class Baseline:
         if self._layers is None:
             from modelport.validators.drift import layer_reference
 
-            self._layers = layer_reference(self.source, self.ref.feeds, self.ids)
+            self._layers = layer_reference(self.source, self.ref.feeds, self.ids,
+                                           random_outputs=bool(self.ref.stochastic))
         return self._layers
 
 
