@@ -16,6 +16,7 @@ import numpy as np
 
 from modelport.converters.base import Route, Runner, source_tensors
 from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
+from modelport.converters.onnx_tensors import ValueTable
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
     ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
@@ -293,82 +294,31 @@ class OnnxRunner(Runner):
             raise ModelFileError(f"{path}: onnxruntime cannot open it ({e})") from None
         d = describe(path, nodes=False)
         super().__init__(path, d.inputs, d.outputs)
-        self._proto: Any = None  # the graph with inferred shapes, read on first use
-        self._elem: dict[str, int] | None = None
-        self._exposed: tuple[tuple[str, ...], Any] | None = None
+        self._table: ValueTable | None = None  # its values, read on first use
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [t.name for t in self.outputs]
         values = self._sess.run(names, feeds)
         return dict(zip(names, values))
 
-    def _graph(self) -> Any:
-        """The model with inferred value shapes (weights loaded), read on first use."""
-        if self._proto is None:
-            import onnx
-
-            proto = onnx.load(self.path)
-            try:
-                proto = onnx.shape_inference.infer_shapes(proto)
-            except Exception:  # shapes are a help, not a need
-                log.debug("shape inference failed on %s", self.path, exc_info=True)
-            self._proto = proto
-        return self._proto
+    def _values(self) -> ValueTable:
+        if self._table is None:
+            self._table = ValueTable(self.path, _dims, _dtype)
+        return self._table
 
     def tensors(self) -> list[TensorInfo]:
         """Every float value a node computes from a graph input, in node order."""
-        import onnx
-
-        g = self._graph().graph
-        types = {v.name: v for v in list(g.value_info) + list(g.output)}
-        live = {v.name for v in g.input}
-        found = []
-        for node in g.node:
-            if not any(i in live for i in node.input):
-                continue
-            for name in node.output:
-                live.add(name)
-                vi = types.get(name)
-                elem = vi.type.tensor_type.elem_type if vi is not None else 0
-                if vi is None or onnx.helper.tensor_dtype_to_np_dtype(elem).kind != "f":
-                    continue
-                found.append(TensorInfo(name, _dims(vi), _dtype(vi),
-                                        {"op": node.op_type, "inputs": list(node.input),
-                                         "order": len(found), "elem_type": elem}))
-        self._elem = {t.name: t.extra["elem_type"] for t in found}
-        return found
+        return self._values().tensors
 
     def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        names = [t.name for t in self.outputs]
         if not extra:
             return self.run_impl(feeds), {}
-        key = tuple(sorted(extra))
-        if self._exposed is None or self._exposed[0] != key:
-            self._exposed = (key, self._session_exposing(list(key)))
+        names = [t.name for t in self.outputs]
         wanted = [n for n in extra if n not in names]
-        values = self._exposed[1].run(names + wanted, feeds)
+        values = self._values().session(extra).run(names + wanted, feeds)
         got = dict(zip(names + wanted, values))
         return {n: got[n] for n in names}, {n: got[n] for n in extra}
-
-    def _session_exposing(self, extra: list[str]) -> Any:
-        """A session over a copy of the graph whose outputs include ``extra``."""
-        import onnx
-        import onnxruntime as ort
-
-        if self._elem is None:
-            self.tensors()
-        proto = onnx.ModelProto()
-        proto.CopyFrom(self._graph())
-        have = {o.name for o in proto.graph.output}
-        for name in extra:
-            if name not in have:
-                proto.graph.output.append(
-                    onnx.helper.make_tensor_value_info(name, self._elem[name], None))
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        return ort.InferenceSession(proto.SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
 
 
 def load(path: str | Path) -> Runner:

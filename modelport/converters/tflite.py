@@ -21,6 +21,7 @@ import numpy as np
 from modelport.converters.base import Route, Runner, source_tensors
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
+from modelport.converters.tflite_tensors import TensorTable
 from modelport.converters.tflite_flatbuffer import (
     describe as describe_flatbuffer, op_names, read_model, variable_tensors, with_signature,
 )
@@ -254,8 +255,7 @@ class TFLiteRunner(Runner):
         sigs = self._interp.get_signature_list()
         self._key = "serving_default" if "serving_default" in sigs else next(iter(sigs), None)
         self._fixed = None
-        self._keep: Any = None  # the tensor-preserving interpreter, made on first use
-        self._index: dict[str, int] | None = None
+        self._keep: TensorTable | None = None  # made on first use
         for t in desc.inputs:
             if t.shape and t.shape[0] is not None:
                 self._fixed = t.shape[0]
@@ -289,98 +289,33 @@ class TFLiteRunner(Runner):
             raise _litert_error(self.path, e) from None
         return {k: np.array(v) for k, v in out.items()}
 
-    def _preserving(self) -> Any:
-        """A second interpreter that keeps every intermediate tensor after a run."""
+    def _table(self) -> TensorTable:
+        """The tensors of a second interpreter that keeps every intermediate tensor."""
         if self._keep is None:
             from ai_edge_litert.interpreter import Interpreter
 
             with native_stderr_silenced():
-                self._keep = Interpreter(model_path=self.path,
-                                         experimental_preserve_all_tensors=True)
+                self._keep = TensorTable(Interpreter(model_path=self.path,
+                                                     experimental_preserve_all_tensors=True))
         return self._keep
 
     def tensors(self) -> list[TensorInfo]:
-        """Every float or quantized tensor an op of the main graph writes, in execution
-        order; ``name`` is the tensor's (made unique with ``#index`` when it is not)."""
-        interp = self._preserving()
-        details = {d["index"]: d for d in interp.get_tensor_details()}
-        counts: dict[str, int] = {}
-        for d in details.values():
-            counts[d["name"]] = counts.get(d["name"], 0) + 1
-        inputs = {d["index"] for d in interp.get_input_details()}
-        live = set(inputs)  # tensors computed from an input
-        found = []
-        self._index = {}
-        for op in interp._get_ops_details():
-            if not any(i in live for i in op["inputs"] if i >= 0):
-                continue
-            ins = [self._unique(details[i], counts) for i in op["inputs"] if i >= 0]
-            for i in op["outputs"]:
-                live.add(i)
-                d = details[i]
-                kind = np.dtype(d["dtype"]).kind
-                if kind not in "fiu" or (kind in "iu" and not _scales(d)):
-                    continue  # integer shapes and indices, not activations
-                name = self._unique(d, counts)
-                self._index[name] = i
-                extra = {"op": op["op_name"], "inputs": ins, "order": len(found), "index": int(i)}
-                if _scales(d):
-                    q = d["quantization_parameters"]
-                    extra["quantization"] = {"scale": float(q["scales"][0]),
-                                             "zero_point": int(q["zero_points"][0])}
-                found.append(TensorInfo(name, [int(x) if x >= 0 else None
-                                               for x in d["shape_signature"]],
-                                        "float32" if kind in "iu" else str(np.dtype(d["dtype"])),
-                                        extra))
-        return found
+        """Every float or quantized tensor an op writes from an input, in execution order
+        (quantized ones listed as the float32 they are returned as)."""
+        return self._table().tensors
 
     def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
-        interp = self._preserving()
-        details = {d["index"]: d for d in interp.get_tensor_details()}
-        counts: dict[str, int] = {}
-        for d in details.values():
-            counts[d["name"]] = counts.get(d["name"], 0) + 1
-        runner = interp.get_signature_runner(self._key)
-
-        def names(items: dict[str, Any]) -> dict[str, str]:
-            return {k: self._unique(details[v["index"]], counts) for k, v in items.items()}
-
-        return names(runner.get_input_details()), names(runner.get_output_details())
-
-    @staticmethod
-    def _unique(d: dict[str, Any], counts: dict[str, int]) -> str:
-        return d["name"] if counts.get(d["name"], 0) <= 1 else f"{d['name']}#{d['index']}"
+        return self._table().io_names(self._key)
 
     def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
                       ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        if self._index is None:
-            self.tensors()
-        interp = self._preserving()
-        runner = interp.get_signature_runner(self._key)
+        table = self._table()
+        runner = table.interp.get_signature_runner(self._key)
         try:
             out = runner(**{k: np.ascontiguousarray(v) for k, v in feeds.items()})
         except RuntimeError as e:
             raise _litert_error(self.path, e) from None
-        details = {d["index"]: d for d in interp.get_tensor_details()}
-        got = {}
-        for name in extra:
-            i = self._index[name]
-            got[name] = _dequantized(interp.get_tensor(i), details[i])
-        return {k: np.array(v) for k, v in out.items()}, got
-
-
-def _scales(d: dict[str, Any]) -> bool:
-    q = d.get("quantization_parameters") or {}
-    return len(q.get("scales", [])) == 1 and float(q["scales"][0]) != 0.0
-
-
-def _dequantized(x: np.ndarray, d: dict[str, Any]) -> np.ndarray:
-    """A quantized activation as float32: ``(q - zero_point) * scale``."""
-    if np.asarray(x).dtype.kind not in "iu" or not _scales(d):
-        return np.array(x)
-    q = d["quantization_parameters"]
-    return ((np.asarray(x, np.float64) - int(q["zero_points"][0]))
-            * float(q["scales"][0])).astype(np.float32)
+        return {k: np.array(v) for k, v in out.items()}, table.values(extra)
 
 
 def load(path: str | Path) -> Runner:

@@ -19,17 +19,17 @@ is guessed: a row without a confirmed tensor has none.
 from __future__ import annotations
 
 import logging
-import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from modelport.core.records import TensorInfo
+from modelport.validators.tensor_match import (
+    PICK, UNIQUIFIED, best_alignment, exits, mentions, relative_error, scopes,
+)
 
-__all__ = ["Counterpart", "NameMap", "build_map", "align", "relative_error",
-           "NAME_TOLERANCE", "VALUE_TOLERANCE"]
+__all__ = ["Counterpart", "NameMap", "build_map", "NAME_TOLERANCE", "VALUE_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -82,97 +82,6 @@ class NameMap:
     def to_dict(self) -> dict[str, Any]:
         return {"artifact": self.artifact, "format": self.format, "counts": self.counts(),
                 "rows": [r.to_dict() for r in self.rows]}
-
-
-# ----------------------------------------------------------------------------- values
-
-
-def relative_error(a: np.ndarray, ref: np.ndarray) -> float:
-    """``||a - ref|| / ||ref||`` over finite elements (0 for two zero tensors); sums of
-    squares in float64, in few passes (layers hold millions of values)."""
-    a, ref = np.asarray(a), np.asarray(ref)
-    d = (a - ref).reshape(-1)
-    if not np.isfinite(d).all():
-        fa, fb = np.isfinite(a), np.isfinite(ref)
-        if not np.array_equal(fa, fb):
-            return float("inf")
-        d, ref = d[fa.reshape(-1)], ref[fb]
-    ref = ref.reshape(-1)
-    dd = float(np.einsum("i,i->", d, d, dtype=np.float64))
-    nn = float(np.einsum("i,i->", ref, ref, dtype=np.float64))
-    return math.sqrt(dd / nn) if nn > 0 else (0.0 if dd == 0 else float("inf"))
-
-
-def align(got: np.ndarray, ref: np.ndarray) -> list[tuple[np.ndarray, str]]:
-    """``got`` brought to ``ref``'s shape every way that fits: as is (or squeezed), or
-    moved from channels-first to channels-last and back (ONNX convolutions run NCHW)."""
-    got = np.asarray(got)
-    if got.size != ref.size or got.ndim == 0 or ref.ndim == 0:
-        return []
-    found = []
-    if got.shape == ref.shape:
-        found.append((got, ""))
-    elif np.squeeze(got).shape == np.squeeze(ref).shape:
-        found.append((got.reshape(ref.shape), ""))
-    if got.ndim == ref.ndim >= 3 and got.shape[0] == ref.shape[0]:
-        first = np.moveaxis(got, 1, -1)
-        if first.shape == ref.shape:
-            found.append((first, "channels_first"))
-        last = np.moveaxis(got, -1, 1)
-        if last.shape == ref.shape and not np.array_equal(last.shape, got.shape):
-            found.append((last, "channels_last"))
-    return found
-
-
-_PICK = 4096  # elements compared when choosing among candidate tensors
-
-
-def _picks(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """A fixed spread of at most ``_PICK`` element positions of an array of ``shape``."""
-    n = int(np.prod(shape))
-    flat = np.linspace(0, n - 1, min(n, _PICK)).astype(np.int64)
-    return np.unravel_index(flat, shape)
-
-
-def _best(got: np.ndarray, ref: np.ndarray) -> tuple[float, np.ndarray | None, str]:
-    """The alignment of ``got`` closest to ``ref`` and its relative error, judged on a
-    spread of elements (choosing is cheap; the chosen tensor is compared in full)."""
-    best: tuple[float, np.ndarray | None, str] = (float("inf"), None, "")
-    forms = align(got, ref)
-    if not forms:
-        return best
-    at = _picks(ref.shape) if ref.size > _PICK else None
-    sample = ref[at] if at is not None else ref
-    for arr, layout in forms:
-        err = relative_error(arr[at] if at is not None else arr, sample)
-        if err < best[0]:
-            best = (err, arr, layout)
-    return best
-
-
-# ----------------------------------------------------------------------------- names
-
-_UNIQUIFIED = re.compile(r"_\d+$")
-
-
-def _scopes(name: str) -> list[list[str]]:
-    """The name scopes in a tensor name: one list per ``;``-joined op name, without the
-    op's own name and the ``:N`` port (``a/conv1_1/BiasAdd:0`` -> ``[["a", "conv1_1"]]``)."""
-    return [part.split(":")[0].split("/")[:-1] for part in name.split(";") if part]
-
-
-def _mentions(scopes: list[list[str]], scope: Sequence[str]) -> int:
-    """2 when some op scope holds ``scope``'s names in a row exactly, 1 when only with
-    the ``_N`` suffixes TensorFlow adds to reused scopes, 0 when not at all."""
-    n, best = len(scope), 0
-    for comps in scopes:
-        for i in range(len(comps) - n + 1):
-            window = comps[i:i + n]
-            if list(window) == list(scope):
-                return 2
-            if all(c == s or _UNIQUIFIED.sub("", c) == s for c, s in zip(window, scope)):
-                best = 1
-    return best
 
 
 # ----------------------------------------------------------------------------- the map
@@ -229,10 +138,10 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
         by_last.setdefault(e.scope[-1], []).append(e)
     mentioned: dict[str, dict[str, int]] = {}  # tensor -> {key: quality}
     for t in tensors:
-        scopes = _scopes(t.name)
-        maybe = {id(e): e for comps in scopes for c in comps
-                 for e in by_last.get(c, []) + by_last.get(_UNIQUIFIED.sub("", c), [])}
-        hits = {e.key: q for e in maybe.values() if (q := _mentions(scopes, e.scope))}
+        parts = scopes(t.name)
+        maybe = {id(e): e for comps in parts for c in comps
+                 for e in by_last.get(c, []) + by_last.get(UNIQUIFIED.sub("", c), [])}
+        hits = {e.key: q for e in maybe.values() if (q := mentions(parts, e.scope))}
         if hits:
             mentioned[t.name] = hits
     rows: dict[str, Counterpart] = {}
@@ -240,7 +149,7 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
 
     def take(key: str, name: str, err: float, arr: np.ndarray, layout: str, how: str) -> None:
         t = info.get(name)
-        if arr.size > _PICK:  # chosen on a spread of elements; reported over all of them
+        if arr.size > PICK:  # chosen on a spread of elements; reported over all of them
             err = relative_error(arr, ref[key])
         rows[key] = Counterpart(key, by_key[key].class_name, "matched", how, name,
                                 t.extra.get("index") if t else None, layout, err)
@@ -249,19 +158,19 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
     for e in entries:  # the model outputs: bound by name, the validator's own binding
         if e.model_output and outputs and e.model_output in outputs and e.key in ref:
             name, got = outputs[e.model_output]
-            err, arr, layout = _best(got, ref[e.key])
+            err, arr, layout = best_alignment(got, ref[e.key])
             if arr is not None:
                 take(e.key, name, err, arr, layout, "output")
                 rows[e.key].note = f"the artifact's output {e.model_output!r}"
     taken = {r.tensor for r in rows.values()}
-    exits = _exits(tensors, mentioned)
+    leaving = exits(tensors, mentioned)
     claims: dict[str, list[tuple[float, int, int, str, np.ndarray, str]]] = {}
     # first the tensors that leave a layer's scope (its output, usually one per layer),
     # then, for layers still without one, the others their names mention
-    first = [n for n in mentioned if n not in taken and n in exits]
+    first = [n for n in mentioned if n not in taken and n in leaving]
     _claim(first, fetch, mentioned, succ, identity, rows, ref, info, claims)
     done = set(claims) | set(rows)
-    rest = [n for n in mentioned if n not in taken and n not in exits
+    rest = [n for n in mentioned if n not in taken and n not in leaving
             and any(k not in done for k in _near(set(mentioned[n]), succ))]
     _claim(rest, fetch, mentioned, succ, identity, rows, ref, info, claims)
     for key, options in claims.items():
@@ -308,21 +217,6 @@ def _sole_consumer(key: str, succ: Mapping[str, list[str]], rows: Mapping[str, A
         seen.add(key)
 
 
-def _exits(tensors: Sequence[TensorInfo], mentioned: Mapping[str, Mapping[str, int]]) -> set[str]:
-    """Tensors read outside the scope of a layer their name mentions (or by nothing the
-    runner lists): where a layer's output leaves it."""
-    readers: dict[str, list[str]] = {}
-    for t in tensors:
-        for i in t.extra.get("inputs", []):
-            readers.setdefault(i, []).append(t.name)
-    found = set()
-    for name, keys in mentioned.items():
-        after = readers.get(name, [])
-        if not after or any(k not in mentioned.get(r, {}) for k in keys for r in after):
-            found.add(name)
-    return found
-
-
 def _claim(names: list[str], fetch: Fetch, mentioned: Mapping[str, Mapping[str, int]],
            succ: Mapping[str, list[str]], identity: Mapping[str, str],
            rows: Mapping[str, Counterpart], ref: Mapping[str, np.ndarray],
@@ -338,7 +232,7 @@ def _claim(names: list[str], fetch: Fetch, mentioned: Mapping[str, Mapping[str, 
         for key in _near(set(hits), succ):
             if key in identity or key in rows or key not in ref:
                 continue
-            err, arr, layout = _best(got[name], ref[key])
+            err, arr, layout = best_alignment(got[name], ref[key])
             if err < best[0]:
                 best = (err, key, arr, layout)
         err, key, arr, layout = best
@@ -378,7 +272,7 @@ def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
         for e in wanted:
             for name in candidates[e.key]:
                 if name in got:
-                    err, arr, layout = _best(got[name], ref[e.key])
+                    err, arr, layout = best_alignment(got[name], ref[e.key])
                     if arr is not None and err <= VALUE_TOLERANCE:
                         scores.setdefault(e.key, []).append((err, name, arr, layout))
     # mutual best: the tensor's closest layer is this one, and the layer's closest tensor

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from modelport.validators.drift import sqnr_db
-from modelport.validators.layermap import _mentions, _scopes, align, relative_error
+from modelport.validators.tensor_match import align, mentions, relative_error, scopes
 
 
 def test_scopes_of_tensor_names():
-    assert _scopes("StatefulPartitionedCall/model/conv1_1/BiasAdd:0") == [
+    assert scopes("StatefulPartitionedCall/model/conv1_1/BiasAdd:0") == [
         ["StatefulPartitionedCall", "model", "conv1_1"]]
-    assert _scopes("m/relu1/Relu;m/bn1/batchnorm/add_1;m/conv1/BiasAdd") == [
+    assert scopes("m/relu1/Relu;m/bn1/batchnorm/add_1;m/conv1/BiasAdd") == [
         ["m", "relu1"], ["m", "bn1", "batchnorm"], ["m", "conv1"]]
-    assert _scopes("probs") == [[]]
+    assert scopes("probs") == [[]]
 
 
 @pytest.mark.parametrize("name,scope,quality", [
@@ -29,8 +29,8 @@ def test_scopes_of_tensor_names():
     ("s/base_dense_1/MatMul", ("base_network", "base_dense_1"), 0),
     ("a/x/Relu;b/tower_1/dense_2/MatMul", ("tower", "dense"), 1),
 ])
-def test_mentions(name, scope, quality):
-    assert _mentions(_scopes(name), scope) == quality
+def testmentions(name, scope, quality):
+    assert mentions(scopes(name), scope) == quality
 
 
 def test_align_finds_channels_first_and_squeezed_forms():
