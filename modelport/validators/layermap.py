@@ -26,7 +26,7 @@ import numpy as np
 
 from modelport.core.records import TensorInfo
 from modelport.validators.tensor_match import (
-    PICK, UNIQUIFIED, best_alignment, exits, mentions, relative_error, scopes,
+    UNIQUIFIED, best_alignment, exits, mentions, scopes,
 )
 
 __all__ = ["Counterpart", "NameMap", "build_map", "NAME_TOLERANCE", "VALUE_TOLERANCE"]
@@ -116,7 +116,8 @@ def _near(keys: set[str], succ: Mapping[str, list[str]]) -> set[str]:
 
 def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
               tensors: Sequence[TensorInfo], fetch: Fetch, artifact: str = "",
-              fmt: str = "", outputs: Mapping[str, tuple[str, np.ndarray]] | None = None,
+              fmt: str = "",
+              outputs: Callable[[], Mapping[str, tuple[str, np.ndarray]]] | None = None,
               ) -> NameMap:
     """The name map of one artifact.
 
@@ -125,7 +126,8 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
         ref: their values on the feeds, by key.
         tensors: the artifact's intermediate tensors (``Runner.tensors()``).
         fetch: tensor names -> their values on the same feeds (dequantized).
-        outputs: model output name -> (the artifact's output name, its values).
+        outputs: called after the first ``fetch``: model output name -> (the artifact's
+            output tensor, its values) from that run.
     """
     ref = {k: np.asarray(v) for k, v in ref.items() if np.asarray(v).dtype.kind == "f"}
     identity = _identities(entries, ref)
@@ -149,34 +151,50 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
 
     def take(key: str, name: str, err: float, arr: np.ndarray, layout: str, how: str) -> None:
         t = info.get(name)
-        if arr.size > PICK:  # chosen on a spread of elements; reported over all of them
-            err = relative_error(arr, ref[key])
         rows[key] = Counterpart(key, by_key[key].class_name, "matched", how, name,
                                 t.extra.get("index") if t else None, layout, err)
         values[key] = arr
 
-    for e in entries:  # the model outputs: bound by name, the validator's own binding
-        if e.model_output and outputs and e.model_output in outputs and e.key in ref:
-            name, got = outputs[e.model_output]
+    leaving = exits(tensors, mentioned)
+    claims: dict[str, list[tuple[float, int, int, str, np.ndarray, str]]] = {}
+    # first the tensors that leave a layer's scope (its output, usually one per layer),
+    # then, for layers still without one, the others their names mention; the model's
+    # outputs are bound by name (the validator's own binding), from the first run
+    first = [n for n in mentioned if n in leaving]
+    got_first = fetch(first)
+    bound = outputs() if outputs is not None else {}
+    for e in entries:
+        if e.model_output and e.model_output in bound and e.key in ref:
+            name, got = bound[e.model_output]
             err, arr, layout = best_alignment(got, ref[e.key])
             if arr is not None:
                 take(e.key, name, err, arr, layout, "output")
                 rows[e.key].note = f"the artifact's output {e.model_output!r}"
     taken = {r.tensor for r in rows.values()}
-    leaving = exits(tensors, mentioned)
-    claims: dict[str, list[tuple[float, int, int, str, np.ndarray, str]]] = {}
-    # first the tensors that leave a layer's scope (its output, usually one per layer),
-    # then, for layers still without one, the others their names mention
-    first = [n for n in mentioned if n not in taken and n in leaving]
-    _claim(first, fetch, mentioned, succ, identity, rows, ref, info, claims)
-    done = set(claims) | set(rows)
+    first = [n for n in first if n not in taken]
+    _claim(first, lambda names: got_first, mentioned, succ, identity, rows, ref, info,
+           claims)
+    done = set(claims) | set(rows) | set(identity) | {e.key for e in entries
+                                                      if e.key not in ref}
     rest = [n for n in mentioned if n not in taken and n not in leaving
             and any(k not in done for k in _near(set(mentioned[n]), succ))]
-    _claim(rest, fetch, mentioned, succ, identity, rows, ref, info, claims)
+    # one run for these and for the tensors the search by value may want (a superset,
+    # from what is matched so far): each run of a deep net costs a second
+    fetched = _Cache(fetch)
+    first_rows = dict(rows)
+    for key, options in claims.items():
+        first_rows.setdefault(key, Counterpart(key, "", "matched", tensor=options[0][3]))
+    maybe = _value_candidates(entries, ref, tensors, first_rows, identity,
+                              _named_in(first_rows, mentioned))[1]
+    extra = sorted({n for names in maybe.values() for n in names} - set(rest))
+    fetched.prefetch(rest + extra if len(rest) + len(extra) <= _FETCH else rest)
+    _claim(rest, fetched, mentioned, succ, identity, rows, ref, info, claims)
     for key, options in claims.items():
         err, _, _, name, arr, layout = min(options, key=lambda o: o[:3])
         take(key, name, err, arr, layout, "name+value")
-    _by_value(entries, ref, tensors, fetch, rows, values, identity, take)
+    # a layer named in a tensor another layer holds is fused into it: no search needed
+    _by_value(entries, ref, tensors, fetched, rows, identity, take,
+              _named_in(rows, mentioned))
     out = []
     for e in entries:
         if e.key in rows:
@@ -243,19 +261,40 @@ def _claim(names: list[str], fetch: Fetch, mentioned: Mapping[str, Mapping[str, 
                                                layout))
 
 
-def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
-              tensors: Sequence[TensorInfo], fetch: Fetch, rows: dict[str, Counterpart],
-              values: dict[str, np.ndarray], identity: Mapping[str, str],
-              take: Callable[..., None]) -> None:
-    """Layers without a named tensor, looked for among unclaimed tensors of their size
-    that run between their inputs' tensors and their consumers'."""
+class _Cache:
+    """``fetch`` that remembers: a tensor fetched once is not run for again."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self.fetch = fetch
+        self.got: dict[str, np.ndarray] = {}
+
+    def prefetch(self, names: list[str]) -> None:
+        missing = [n for n in names if n not in self.got]
+        if missing:
+            self.got.update(self.fetch(missing))
+
+    def __call__(self, names: list[str]) -> dict[str, np.ndarray]:
+        self.prefetch(names)
+        return {n: self.got[n] for n in names if n in self.got}
+
+
+def _named_in(rows: Mapping[str, Counterpart],
+              mentioned: Mapping[str, Mapping[str, int]]) -> set[str]:
+    """Layers named in a tensor that another layer holds (fused into it)."""
+    return {k for r in rows.values() for k in mentioned.get(r.tensor or "", {})}
+
+
+def _value_candidates(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
+                      tensors: Sequence[TensorInfo], rows: Mapping[str, Counterpart],
+                      identity: Mapping[str, str], skip: set[str],
+                      ) -> tuple[list[Any], dict[str, list[str]], dict[str, int]]:
+    """The layers to look for by value, and per layer the unclaimed tensors of its size
+    that run between its inputs' tensors and its consumers'."""
     order = {t.name: int(t.extra.get("order", i)) for i, t in enumerate(tensors)}
     placed = {k: order.get(r.tensor or "", -1) for k, r in rows.items()}
     succ = _successors(entries)
     wanted = [e for e in entries if e.key in ref and e.key not in rows
-              and e.key not in identity]
-    if not wanted:
-        return
+              and e.key not in identity and e.key not in skip]
     taken = {r.tensor for r in rows.values()}
     candidates: dict[str, list[str]] = {}
     for e in wanted:
@@ -265,6 +304,16 @@ def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
         per = int(np.prod(ref[e.key].shape[1:])) if ref[e.key].ndim else 1
         candidates[e.key] = [t.name for t in tensors if t.name not in taken
                              and lo < order[t.name] <= hi and _fits(t.shape, per)]
+    return wanted, candidates, order
+
+
+def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
+              tensors: Sequence[TensorInfo], fetch: Fetch, rows: dict[str, Counterpart],
+              identity: Mapping[str, str], take: Callable[..., None],
+              skip: set[str]) -> None:
+    """Layers without a named tensor, found among their candidates by value alone: the
+    closest within ``VALUE_TOLERANCE``, when the layer is also that tensor's closest."""
+    wanted, candidates, order = _value_candidates(entries, ref, tensors, rows, identity, skip)
     pool = sorted({n for names in candidates.values() for n in names}, key=order.get)
     scores: dict[str, list[tuple[float, str, np.ndarray, str]]] = {}
     for start in range(0, len(pool), _FETCH):
