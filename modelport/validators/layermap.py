@@ -12,8 +12,9 @@ to, in the layout that fits best (ONNX holds convolutions channels-first).
 Layers no named tensor carries are then looked for by value alone, among tensors of the
 same size that run between the tensors of their neighbours, and must match closely.
 What is left is reported as it is: an identity at inference (Dropout), fused into the
-tensor of a later layer (its name is in that tensor's), or without counterpart. Nothing
-is guessed: a row without a confirmed tensor has none.
+tensor of a later layer (its name is in that tensor's name, or that layer alone reads
+its output), or without counterpart. Nothing is guessed: a row without a tensor whose
+values confirm it has none.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from modelport.core.records import TensorInfo
 from modelport.validators.tensor_match import (
     UNIQUIFIED, best_alignment, exits, mentions, scopes,
 )
+from modelport.validators.value_search import (
+    FETCH, VALUE_TOLERANCE, Cache, by_value, value_candidates,
+)
 
 __all__ = ["Counterpart", "NameMap", "build_map", "NAME_TOLERANCE", "VALUE_TOLERANCE"]
 
@@ -37,10 +41,7 @@ log = logging.getLogger(__name__)
 # because the closest layer among the named ones wins (a wrong artifact or int8 keeps
 # its layers' names, and its errors are what the map is for)
 NAME_TOLERANCE = 0.5
-# ... and under which a tensor found by values alone does: strict, nothing else vouches
-VALUE_TOLERANCE = 0.02
 _HOPS = 2  # how far after the named layers a fused tensor's values may belong
-_FETCH = 256  # tensors fetched per run when searching by value (memory bound)
 
 Fetch = Callable[[list[str]], dict[str, np.ndarray]]
 
@@ -180,20 +181,20 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
             and any(k not in done for k in _near(set(mentioned[n]), succ))]
     # one run for these and for the tensors the search by value may want (a superset,
     # from what is matched so far): each run of a deep net costs a second
-    fetched = _Cache(fetch)
+    fetched = Cache(fetch)
     first_rows = dict(rows)
     for key, options in claims.items():
         first_rows.setdefault(key, Counterpart(key, "", "matched", tensor=options[0][3]))
-    maybe = _value_candidates(entries, ref, tensors, first_rows, identity,
+    maybe = value_candidates(entries, ref, tensors, first_rows, identity,
                               _named_in(first_rows, mentioned))[1]
     extra = sorted({n for names in maybe.values() for n in names} - set(rest))
-    fetched.prefetch(rest + extra if len(rest) + len(extra) <= _FETCH else rest)
+    fetched.prefetch(rest + extra if len(rest) + len(extra) <= FETCH else rest)
     _claim(rest, fetched, mentioned, succ, identity, rows, ref, info, claims)
     for key, options in claims.items():
         err, _, _, name, arr, layout = min(options, key=lambda o: o[:3])
         take(key, name, err, arr, layout, "name+value")
     # a layer named in a tensor another layer holds is fused into it: no search needed
-    _by_value(entries, ref, tensors, fetched, rows, identity, take,
+    by_value(entries, ref, tensors, fetched, rows, identity, take,
               _named_in(rows, mentioned))
     out = []
     for e in entries:
@@ -261,86 +262,7 @@ def _claim(names: list[str], fetch: Fetch, mentioned: Mapping[str, Mapping[str, 
                                                layout))
 
 
-class _Cache:
-    """``fetch`` that remembers: a tensor fetched once is not run for again."""
-
-    def __init__(self, fetch: Fetch) -> None:
-        self.fetch = fetch
-        self.got: dict[str, np.ndarray] = {}
-
-    def prefetch(self, names: list[str]) -> None:
-        missing = [n for n in names if n not in self.got]
-        if missing:
-            self.got.update(self.fetch(missing))
-
-    def __call__(self, names: list[str]) -> dict[str, np.ndarray]:
-        self.prefetch(names)
-        return {n: self.got[n] for n in names if n in self.got}
-
-
 def _named_in(rows: Mapping[str, Counterpart],
               mentioned: Mapping[str, Mapping[str, int]]) -> set[str]:
     """Layers named in a tensor that another layer holds (fused into it)."""
     return {k for r in rows.values() for k in mentioned.get(r.tensor or "", {})}
-
-
-def _value_candidates(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
-                      tensors: Sequence[TensorInfo], rows: Mapping[str, Counterpart],
-                      identity: Mapping[str, str], skip: set[str],
-                      ) -> tuple[list[Any], dict[str, list[str]], dict[str, int]]:
-    """The layers to look for by value, and per layer the unclaimed tensors of its size
-    that run between its inputs' tensors and its consumers'."""
-    order = {t.name: int(t.extra.get("order", i)) for i, t in enumerate(tensors)}
-    placed = {k: order.get(r.tensor or "", -1) for k, r in rows.items()}
-    succ = _successors(entries)
-    wanted = [e for e in entries if e.key in ref and e.key not in rows
-              and e.key not in identity and e.key not in skip]
-    taken = {r.tensor for r in rows.values()}
-    candidates: dict[str, list[str]] = {}
-    for e in wanted:
-        lo = max([placed.get(i, -1) for i in e.inputs] or [-1])
-        after = [placed[s] for s in succ.get(e.key, []) if s in placed]
-        hi = min(after) if after else len(tensors) + 1
-        per = int(np.prod(ref[e.key].shape[1:])) if ref[e.key].ndim else 1
-        candidates[e.key] = [t.name for t in tensors if t.name not in taken
-                             and lo < order[t.name] <= hi and _fits(t.shape, per)]
-    return wanted, candidates, order
-
-
-def _by_value(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
-              tensors: Sequence[TensorInfo], fetch: Fetch, rows: dict[str, Counterpart],
-              identity: Mapping[str, str], take: Callable[..., None],
-              skip: set[str]) -> None:
-    """Layers without a named tensor, found among their candidates by value alone: the
-    closest within ``VALUE_TOLERANCE``, when the layer is also that tensor's closest."""
-    wanted, candidates, order = _value_candidates(entries, ref, tensors, rows, identity, skip)
-    pool = sorted({n for names in candidates.values() for n in names}, key=order.get)
-    scores: dict[str, list[tuple[float, str, np.ndarray, str]]] = {}
-    for start in range(0, len(pool), _FETCH):
-        got = fetch(pool[start:start + _FETCH])
-        for e in wanted:
-            for name in candidates[e.key]:
-                if name in got:
-                    err, arr, layout = best_alignment(got[name], ref[e.key])
-                    if arr is not None and err <= VALUE_TOLERANCE:
-                        scores.setdefault(e.key, []).append((err, name, arr, layout))
-    # mutual best: the tensor's closest layer is this one, and the layer's closest tensor
-    best_for: dict[str, tuple[float, str]] = {}
-    for key, options in scores.items():
-        for err, name, _, _ in options:
-            if name not in best_for or err < best_for[name][0]:
-                best_for[name] = (err, key)
-    for key, options in scores.items():
-        err, name, arr, layout = min(options, key=lambda o: (o[0], order[o[1]]))
-        if best_for[name][1] == key and name not in {r.tensor for r in rows.values()}:
-            take(key, name, err, arr, layout, "value")
-
-
-def _fits(shape: Sequence[Any] | None, per_sample: int) -> bool:
-    """Whether a tensor of (static) ``shape`` can hold ``per_sample`` values per sample."""
-    if not shape:
-        return True
-    dims = list(shape)[1:]
-    if any(not isinstance(d, int) for d in dims):
-        return True
-    return int(np.prod(dims)) == per_sample if dims else per_sample == 1
