@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -65,6 +67,7 @@ class LayerReference:
     tolerances: dict[str, Tolerance]
     stochastic: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    energy: dict[str, float] = field(default_factory=dict)  # sum of squares, once per layer
 
 
 @dataclass
@@ -121,7 +124,7 @@ def layer_reference(source: Any, feeds: Mapping[str, np.ndarray],
                               getattr(source, "model", None), draws=LAYER_DRAWS, fixed=ids,
                               rerun=random_outputs)
         stochastic = list(noise.stochastic)
-        tolerances = {k: measured_tolerance(v.dtype, v, noise.floors[k])
+        tolerances = {k: measured_tolerance(v.dtype, _row_peaks(v), noise.floors[k])
                       for k, v in floats.items() if k in noise.floors and k not in stochastic}
     except Exception as e:  # the sub-model refuses perturbed feeds: the dtype rule
         log.debug("layer noise floors not measured", exc_info=True)
@@ -132,6 +135,16 @@ def layer_reference(source: Any, feeds: Mapping[str, np.ndarray],
         warnings.append(f"layer output(s) {', '.join(stochastic)} are random at inference: "
                         "not compared layer by layer")
     return LayerReference(entries, values, tolerances, stochastic, warnings)
+
+
+def _row_peaks(v: np.ndarray) -> np.ndarray:
+    """Each sample's largest finite |value|, shaped ``[samples, 1]``: all the measured
+    rule reads of a reference (a layer can hold millions of values)."""
+    a = np.abs(np.asarray(v))
+    if a.ndim == 0 or a.shape[0] == 0 or a.size == 0:
+        return a
+    a = np.where(np.isfinite(a), a, 0) if not np.isfinite(a).all() else a
+    return a.reshape(a.shape[0], -1).max(axis=1, keepdims=True)
 
 
 def artifact_drift(binding: Binding, target: Any, ref: Any, layers: LayerReference,
@@ -184,22 +197,28 @@ def _compare(name_map: NameMap, layers: LayerReference, settings: Any,
         if r.status == "fused" and r.note.startswith("fused into "):
             fused_into.setdefault(r.note[len("fused into "):].split("'s tensor")[0],
                                   []).append(r.layer)
-    out = []
-    for row in name_map.rows:
-        if row.status != "matched" or row.layer not in name_map.values:
-            continue
+    matched = [r for r in name_map.rows
+               if r.status == "matched" and r.layer in name_map.values]
+
+    def one(row: Any) -> LayerDrift:
         want = layers.values[row.layer]
         got = name_map.values[row.layer]
         tol = settings.tolerance(want.dtype, fmt, layers.tolerances.get(row.layer))
-        passed, max_abs, cosine, sqnr, rel = _stats(got, want, tol)
+        if row.layer not in layers.energy:
+            flat = np.asarray(want, np.float32).reshape(-1)
+            layers.energy[row.layer] = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+        passed, max_abs, cosine, sqnr, rel = _stats(got, want, tol, layers.energy[row.layer])
         row.relative_error = rel  # the map chose on a spread of elements; this is all
-        out.append(LayerDrift(row.layer, row.tensor, cosine, sqnr, max_abs, passed,
-                              row.class_name, row.method, row.index, rel, tol.atol,
-                              fused_into.get(row.layer, [])))
-    return out
+        return LayerDrift(row.layer, row.tensor, cosine, sqnr, max_abs, passed,
+                          row.class_name, row.method, row.index, rel, tol.atol,
+                          fused_into.get(row.layer, []))
+
+    # numpy lets go of the GIL in its loops: the layers are compared on every core
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, matched))
 
 
-def _stats(got: np.ndarray, want: np.ndarray, tol: Tolerance,
+def _stats(got: np.ndarray, want: np.ndarray, tol: Tolerance, ww: float | None = None,
            ) -> tuple[bool, float | None, float | None, float | None, float | None]:
     """``(passed, max abs error, cosine, SQNR dB, relative error)`` of one layer, by the
     rule outputs are judged by (``compare.compare_output``: every element within
@@ -207,7 +226,8 @@ def _stats(got: np.ndarray, want: np.ndarray, tol: Tolerance,
     millions of values, so this takes few passes: the difference once, three float64
     sums (``|w|^2``, ``w.d``, ``|d|^2``; ``|g|^2`` and ``g.w`` follow from ``g = w + d``),
     its extremes, and the element-wise rule only when the largest error is not already
-    within the smallest atol."""
+    within the smallest atol. ``ww``: ``|want|^2`` when known (the same for every
+    artifact)."""
     w = np.asarray(want, np.float32)
     g = np.asarray(got, np.float32).reshape(w.shape)
     d = g - w
@@ -226,7 +246,8 @@ def _stats(got: np.ndarray, want: np.ndarray, tol: Tolerance,
         bound += np.asarray(rows, np.float32)
         passed = bool((np.abs(d) <= bound).all())
     flat_w, flat_d = w.reshape(-1), d.reshape(-1)
-    ww = float(np.einsum("i,i->", flat_w, flat_w, dtype=np.float64))
+    if ww is None:
+        ww = float(np.einsum("i,i->", flat_w, flat_w, dtype=np.float64))
     wd = float(np.einsum("i,i->", flat_w, flat_d, dtype=np.float64))
     gg, gw = max(ww + 2 * wd + dd, 0.0), ww + wd
     if gg == 0 or ww == 0:

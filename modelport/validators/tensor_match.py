@@ -9,6 +9,7 @@ chosen one is then compared in full.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Mapping, Sequence
@@ -31,8 +32,12 @@ def relative_error(a: np.ndarray, ref: np.ndarray) -> float:
             return float("inf")
         d, ref = d[fa.reshape(-1)], ref[fb]
     ref = ref.reshape(-1)
-    dd = float(np.einsum("i,i->", d, d, dtype=np.float64))
-    nn = float(np.einsum("i,i->", ref, ref, dtype=np.float64))
+    if d.size <= 1 << 16:  # a spread of elements: float64 copies are cheap
+        d, ref = d.astype(np.float64), ref.astype(np.float64)
+        dd, nn = float(np.dot(d, d)), float(np.dot(ref, ref))
+    else:
+        dd = float(np.einsum("i,i->", d, d, dtype=np.float64))
+        nn = float(np.einsum("i,i->", ref, ref, dtype=np.float64))
     return math.sqrt(dd / nn) if nn > 0 else (0.0 if dd == 0 else float("inf"))
 
 
@@ -60,6 +65,7 @@ def align(got: np.ndarray, ref: np.ndarray) -> list[tuple[np.ndarray, str]]:
 PICK = 4096  # elements compared when choosing among candidate tensors
 
 
+@functools.lru_cache(maxsize=512)
 def picks(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """A fixed spread of at most ``PICK`` element positions of an array of ``shape``."""
     n = int(np.prod(shape))
@@ -74,7 +80,7 @@ def best_alignment(got: np.ndarray, ref: np.ndarray) -> tuple[float, np.ndarray 
     forms = align(got, ref)
     if not forms:
         return best
-    at = picks(ref.shape) if ref.size > PICK else None
+    at = picks(tuple(ref.shape)) if ref.size > PICK else None
     sample = ref[at] if at is not None else ref
     for arr, layout in forms:
         err = relative_error(arr[at] if at is not None else arr, sample)
