@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup demo test test-fast test-corpus test-zoo clean
+.PHONY: setup system-packages demo test test-fast test-corpus test-zoo clean
+
+# Debian packages: Graphviz draws `inspect --plot` and the report's graphs; Chromium
+# renders the HTML report in the tests (headless, offline)
+DEBIAN_PACKAGES := graphviz chromium fonts-dejavu-core
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 2; }
@@ -15,15 +19,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) system-packages
+
+system-packages:
+	@if command -v dot >/dev/null 2>&1 && { command -v chromium >/dev/null 2>&1 || \
+	    command -v chromium-browser >/dev/null 2>&1; }; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	        --no-install-recommends $(DEBIAN_PACKAGES); \
+	else echo "note: install $(DEBIAN_PACKAGES) (Graphviz for --plot, Chromium for the report tests)"; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m modelport.fixtures.demo demo-out
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 test-corpus: $(STAMP)

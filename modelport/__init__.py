@@ -7,6 +7,9 @@ Public API (heavy frameworks are imported only when a function is called)::
     report = modelport.validate("model.h5", ["out"])
     info = modelport.inspect("out/model.onnx")
     source = modelport.load("model.h5")
+    maps = modelport.name_maps("model.h5", ["out"])        # layer output -> tensor, per artifact
+    modelport.plot("out/model.tflite", "graph.svg")       # a picture of the graph
+    report = modelport.validate("model.h5", ["out"], layers=True)  # layer-wise drift
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 from modelport.core.errors import ModelportError
 
-__all__ = ["convert", "validate", "inspect", "load", "ModelportError", "__version__"]
+__all__ = ["convert", "validate", "inspect", "load", "name_maps", "plot", "ModelportError",
+           "__version__"]
 
 __version__ = "0.1.0"
 
@@ -46,3 +50,17 @@ def inspect(path: Any, **kwargs: Any):
     from modelport.inspection import inspect as _inspect
 
     return _inspect(path, **kwargs)
+
+
+def name_maps(model: Any, artifacts: Any, **kwargs: Any):
+    """See :func:`modelport.inspection.namemap.name_maps`."""
+    from modelport.inspection.namemap import name_maps as _name_maps
+
+    return _name_maps(model, artifacts, **kwargs)
+
+
+def plot(path: Any, dest: Any, **kwargs: Any):
+    """See :func:`modelport.inspection.plot.plot`."""
+    from modelport.inspection.plot import plot as _plot
+
+    return _plot(path, dest, **kwargs)

@@ -53,6 +53,14 @@ def add_validation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-layout-probe", dest="layout_probe", action="store_false",
                    help="do not add the layout probe sample to the inputs")
     p.add_argument("--json", metavar="REPORT.json", help="also write the report as JSON")
+    p.add_argument("--layers", action="store_true",
+                   help="also compare every Keras layer output with the tensor that carries "
+                        "it in each artifact; report the first divergent layer and where "
+                        "the error grows most")
+    p.add_argument("--report", metavar="REPORT.html",
+                   help="write a self-contained HTML report (verdicts, error histograms, "
+                        "per-layer drift curves, the name map, inputs, versions and "
+                        "hashes); implies --layers")
 
 
 def parse_tolerances(items: list[str]) -> dict[str, tuple[float | None, float | None]]:
@@ -94,6 +102,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         probe=getattr(args, "layout_probe", True),
         custom_objects=getattr(args, "custom_objects", None) or None,
         trust_lambda=getattr(args, "trust_lambda", False),
+        layers=bool(getattr(args, "layers", False) or getattr(args, "report", None)),
     )
 
 
@@ -104,6 +113,11 @@ def _finish(args: argparse.Namespace, report) -> int:
     if getattr(args, "json", None):
         path = write_json(report, args.json)
         print(f"report: {path}", file=sys.stderr)
+    if getattr(args, "report", None):
+        from modelport.validators.html_report import write_html
+
+        path = write_html(report, args.report)
+        print(f"HTML report: {path}", file=sys.stderr)
     if getattr(args, "save_inputs", None):
         from modelport.validators.validation import saved_path
 

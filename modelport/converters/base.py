@@ -32,7 +32,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -89,9 +89,7 @@ class Runner(abc.ABC):
         """The batch size baked into the artifact, if any (a TFLite RNN export has 1)."""
         return None
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one batch; checks that every required input is fed and nothing unknown is
-        (optional inputs may be fed or not)."""
+    def _checked(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         expected = [t.name for t in self.inputs]
         missing = [t.name for t in self.inputs if t.name not in feeds
                    and not t.extra.get("optional")]
@@ -101,11 +99,50 @@ class Runner(abc.ABC):
                 f"{self.format} artifact {self.path}: feeds do not match its inputs "
                 f"(missing {missing}, unknown {unknown}); available inputs: {expected}"
             )
-        return self.run_impl({n: np.asarray(feeds[n]) for n in expected if n in feeds})
+        return {n: np.asarray(feeds[n]) for n in expected if n in feeds}
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch; checks that every required input is fed and nothing unknown is
+        (optional inputs may be fed or not)."""
+        return self.run_impl(self._checked(feeds))
 
     @abc.abstractmethod
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Format-specific execution; returns ``{output_name: array}``."""
+
+    # -- optional capability: intermediate tensors (layer-wise drift, the name map)
+
+    @property
+    def exposes_tensors(self) -> bool:
+        """Whether ``tensors()`` and ``run_with()`` are implemented for this format."""
+        return type(self).run_with_impl is not Runner.run_with_impl
+
+    def tensors(self) -> list[TensorInfo]:
+        """The intermediate tensors ``run_with`` can return, in execution order: computed
+        values that depend on an input (weights and shape arithmetic left out), float or
+        quantized. ``extra`` holds ``op`` (the producing op's type), ``inputs`` (the names
+        of the tensors that op reads), ``order`` and, where the format has them,
+        ``index`` (TFLite tensor index) and ``quantization`` (``scale``, ``zero_point``)."""
+        return []
+
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The names of the graph tensors behind the inputs and outputs, as ``tensors()``
+        names them: ``(input name -> tensor, output name -> tensor)``."""
+        return {t.name: t.name for t in self.inputs}, {t.name: t.name for t in self.outputs}
+
+    def run_with(self, feeds: Mapping[str, np.ndarray],
+                 extra: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Run one batch and also return the intermediate tensors named in ``extra`` (names
+        from ``tensors()``), quantized ones dequantized to float32.
+
+        Returns:
+            ``(outputs by output name, extras by tensor name)``.
+        """
+        return self.run_with_impl(self._checked(feeds), list(extra))
+
+    def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        raise NotImplementedError(f"the {self.format} runner cannot expose intermediate tensors")
 
 
 class FormatModule(Protocol):

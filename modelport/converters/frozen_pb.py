@@ -10,7 +10,7 @@ import numpy as np
 
 from modelport.converters.base import OPTIONAL, Route, Runner, np_dtype
 from modelport.converters.tfgraph import (
-    graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
+    GraphSession, graph_nodes, proto_dtype, proto_shape, read_graph_def, shape_list,
 )
 from modelport.core.errors import ConversionError
 from modelport.core.records import ArtifactRecord, ConvertOptions, Description, TensorInfo
@@ -186,15 +186,9 @@ class FrozenGraphRunner(Runner):
     format = NAME
 
     def __init__(self, path: str, threads: int | None = None) -> None:
-        import tensorflow as tf
-
         gd = read_graph_def(path)
-        self._graph = tf.Graph()
-        with self._graph.as_default():
-            tf.compat.v1.import_graph_def(gd, name="")
-        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
-                                          inter_op_parallelism_threads=1) if threads else None
-        self._session = tf.compat.v1.Session(graph=self._graph, config=config)
+        self._graph_session = GraphSession(gd, threads=threads)
+        self._graph = self._graph_session.graph
         ins, outs, unused = _graph_io(gd)
         # placeholders no output needs may be fed (a Keras input the outputs ignore keeps
         # its place in the feed dict) but never have to be
@@ -208,8 +202,23 @@ class FrozenGraphRunner(Runner):
                           dict(extra or {}))
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        fetches = {t.name: f"{t.name}:0" for t in self.outputs}
-        return self._session.run(fetches, {f"{k}:0": v for k, v in feeds.items()})
+        return self.run_with_impl(feeds, [])[0]
+
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        return ({t.name: f"{t.name}:0" for t in self.inputs},
+                {t.name: f"{t.name}:0" for t in self.outputs})
+
+    def tensors(self) -> list[TensorInfo]:
+        """Every float tensor the session can fetch, by its graph name (``name:0``)."""
+        return self._graph_session.tensors()
+
+    def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        fetches = {("out", t.name): f"{t.name}:0" for t in self.outputs}
+        fetches.update({("extra", n): n for n in extra})
+        got = self._graph_session.run(fetches, {f"{k}:0": v for k, v in feeds.items()})
+        return ({k[1]: v for k, v in got.items() if k[0] == "out"},
+                {k[1]: v for k, v in got.items() if k[0] == "extra"})
 
 
 def _strip(t: TensorInfo) -> TensorInfo:

@@ -17,6 +17,7 @@ import numpy as np
 from modelport.converters import onnx_quant
 from modelport.converters.base import Route, Runner
 from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
+from modelport.converters.onnx_tensors import ValueTable
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
 from modelport.core.records import (
     ArtifactRecord, ConvertOptions, Description, NodeInfo, TensorInfo,
@@ -317,11 +318,31 @@ class OnnxRunner(Runner):
             raise ModelFileError(f"{path}: onnxruntime cannot open it ({e})") from None
         d = describe(path, nodes=False)
         super().__init__(path, d.inputs, d.outputs)
+        self._table: ValueTable | None = None  # its values, read on first use
 
     def run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [t.name for t in self.outputs]
         values = self._sess.run(names, feeds)
         return dict(zip(names, values))
+
+    def _values(self) -> ValueTable:
+        if self._table is None:
+            self._table = ValueTable(self.path, _dims, _dtype)
+        return self._table
+
+    def tensors(self) -> list[TensorInfo]:
+        """Every float value a node computes from a graph input, in node order."""
+        return self._values().tensors
+
+    def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        if not extra:
+            return self.run_impl(feeds), {}
+        names = [t.name for t in self.outputs]
+        wanted = [n for n in extra if n not in names]
+        values = self._values().session(extra).run(names + wanted, feeds)
+        got = dict(zip(names + wanted, values))
+        return {n: got[n] for n in names}, {n: got[n] for n in extra}
 
 
 def load(path: str | Path, threads: int | None = None) -> Runner:

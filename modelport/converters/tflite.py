@@ -24,6 +24,7 @@ from modelport.converters.pooling3d import pooling_as_2d, pooling_layers
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
 from modelport.converters import tflite_quant
+from modelport.converters.tflite_tensors import TensorTable
 from modelport.converters.tflite_flatbuffer import (
     describe as describe_flatbuffer, op_names, read_model, variable_tensors, with_signature,
 )
@@ -284,6 +285,7 @@ class TFLiteRunner(Runner):
         sigs = self._interp.get_signature_list()
         self._key = "serving_default" if "serving_default" in sigs else next(iter(sigs), None)
         self._fixed = None
+        self._keep: TensorTable | None = None  # made on first use
         for t in desc.inputs:
             if t.shape and t.shape[0] is not None:
                 self._fixed = t.shape[0]
@@ -320,6 +322,36 @@ class TFLiteRunner(Runner):
         except RuntimeError as e:
             raise _litert_error(self.path, e) from None
         return {k: np.array(v) for k, v in out.items()}
+
+    def _table(self) -> TensorTable:
+        """The tensors of a second interpreter that keeps every intermediate tensor."""
+        if self._keep is None:
+            from ai_edge_litert.interpreter import Interpreter
+
+            with native_stderr_silenced():
+                self._keep = TensorTable(Interpreter(model_path=self.path,
+                                                     experimental_preserve_all_tensors=True))
+        return self._keep
+
+    def tensors(self) -> list[TensorInfo]:
+        """Every float or quantized tensor an op writes from an input, in execution order
+        (quantized ones listed as the float32 they are returned as)."""
+        return self._table().tensors
+
+    def io_tensors(self) -> tuple[dict[str, str], dict[str, str]]:
+        return self._table().io_names(self._key)
+
+    def run_with_impl(self, feeds: dict[str, np.ndarray], extra: list[str],
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        table = self._table()
+        runner = table.interp.get_signature_runner(self._key)
+        feeds = tflite_quant.to_integers(feeds, self._scaled)  # int8-full I/O
+        try:
+            out = runner(**{k: np.ascontiguousarray(v) for k, v in feeds.items()})
+        except RuntimeError as e:
+            raise _litert_error(self.path, e) from None
+        out = tflite_quant.to_floats({k: np.array(v) for k, v in out.items()}, self._scaled)
+        return out, table.values(extra)
 
 
 def load(path: str | Path, threads: int | None = None) -> Runner:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -215,8 +215,9 @@ def _numeric_diagnosis(comparisons: list[OutputComparison], tier: Tier | None = 
 
 def check_artifact(target: Target, ref: Reference, settings: Settings,
                    out_layouts: Mapping[str, tuple[str | None, str | None]] | None = None,
-                   ) -> ArtifactResult:
-    """Validate one artifact against the reference; never raises for a bad artifact."""
+                   layers: Any = None) -> ArtifactResult:
+    """Validate one artifact against the reference; never raises for a bad artifact.
+    With ``layers`` (a ``drift.LayerReference``), also compare it layer by layer."""
     t0 = time.monotonic()
     result = ArtifactResult(str(target.path), target.format, warnings=list(target.notes))
     tier = tier_for(settings.tiers, target.quantization) if target.quantization else None
@@ -255,6 +256,7 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
                           for n in ref.outputs]
         for c in result.outputs:
             c.reason = "not produced: the run failed"
+    result.values = dict(got)
     numeric_ok = not problems and all(c.passed for c in result.outputs)
     reasons: list[str] = []
     if ref.nonfinite:
@@ -282,5 +284,24 @@ def check_artifact(target: Target, ref: Reference, settings: Settings,
             reasons += swapped or ([_numeric_diagnosis(result.outputs, tier)] if got else [])
     result.passed = numeric_ok and not reasons
     result.diagnosis = "; ".join(r for r in reasons if r)
+    if layers is not None:
+        _add_drift(result, binding, target, ref, layers, settings, feed_layout, out_layouts)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _add_drift(result: ArtifactResult, binding: Binding, target: Target, ref: Reference,
+               layers: Any, settings: Settings, feed_layout: Mapping[str, str | None],
+               out_layouts: Mapping[str, tuple[str | None, str | None]] | None) -> None:
+    from modelport.validators.drift import artifact_drift
+
+    try:
+        drift = artifact_drift(binding, target, ref, layers, settings, feed_layout, out_layouts)
+    except (ArtifactRunError, NotImplementedError) as e:
+        result.warnings.append(f"no layer-wise drift: {e}")
+        result.layers = []
+        return
+    result.layers = drift.layers
+    result.first_divergent_layer = drift.first_divergent
+    result.layer_growth = drift.growth
+    result.name_map = drift.map

@@ -101,12 +101,16 @@ def perturbed_weights(model: Any, rng: np.random.Generator,
 
 def _changes(a: np.ndarray, b: np.ndarray, rows: int) -> np.ndarray:
     """The largest finite |a - b| per sample (one value when there is no sample axis)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return np.array([np.inf])
-    d = np.where(np.isfinite(a) & np.isfinite(b), np.abs(a - b), 0.0)
+    # in the arrays' own float type: the difference of two nearby floats is exact, and a
+    # deep net's layers hold millions of values (float64 copies cost seconds)
+    kind = np.float32 if a.dtype == b.dtype == np.float32 else np.float64
+    d = np.abs(a.astype(kind, copy=False) - b.astype(kind, copy=False))
+    d[~np.isfinite(d)] = 0.0  # where either side is NaN/Inf
     if d.ndim >= 1 and d.shape[0] == rows and d.size:
-        return d.reshape(rows, -1).max(axis=1)
+        return d.reshape(rows, -1).max(axis=1).astype(np.float64)
     return np.array([float(d.max()) if d.size else 0.0])
 
 
@@ -114,7 +118,7 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
                   outputs: Mapping[str, np.ndarray], model: Any = None,
                   draws: int = DRAWS, seed: int = 0, fixed: Collection[str] = (),
                   random_if: Callable[[str, np.ndarray, np.ndarray], bool] | None = None,
-                  ) -> NoiseFloor:
+                  rerun: bool = True) -> NoiseFloor:
     """Run ``predict`` again on ``feeds`` (plain, then ``draws`` times perturbed) and
     measure how far each float output of ``outputs`` (the first run) moves.
 
@@ -129,6 +133,8 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
         random_if: ``(name, first, rerun) -> bool``: whether a plain rerun that differs
             makes the output random (the caller's pass rule at a zero noise floor); by
             default a difference beyond 64 roundings of the output's largest value.
+        rerun: run once more unperturbed, to find random outputs (skip it when the
+            caller already knows none is).
     """
     rng = np.random.default_rng(seed + 7919)
     rows = next(iter(feeds.values())).shape[0] if feeds else 1
@@ -136,7 +142,7 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
     result = NoiseFloor(draws=draws)
     if not floats:
         return result
-    rerun = predict(dict(feeds))
+    again_out = predict(dict(feeds)) if rerun else outputs
     decide = random_if or _differs
     for _ in range(draws):
         with perturbed_weights(model, rng) if model is not None else contextlib.nullcontext():
@@ -145,9 +151,11 @@ def measure_noise(predict: Predict, feeds: Mapping[str, np.ndarray],
             change = _changes(moved[k], outputs[k], rows)
             result.floors[k] = np.maximum(result.floors.get(k, change), change)
     for k in floats:
-        again = _changes(rerun[k], outputs[k], rows)
+        if not rerun:
+            continue
+        again = _changes(again_out[k], outputs[k], rows)
         result.rerun[k] = float(again.max())
-        if result.rerun[k] > 0 and decide(k, np.asarray(outputs[k]), np.asarray(rerun[k])):
+        if result.rerun[k] > 0 and decide(k, np.asarray(outputs[k]), np.asarray(again_out[k])):
             result.stochastic.append(k)
         else:  # nondeterministic kernels are noise too
             result.floors[k] = np.maximum(result.floors[k], again)

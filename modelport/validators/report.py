@@ -47,6 +47,14 @@ class ArtifactResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     tier: dict[str, Any] | None = None  # the accuracy tier of a quantized artifact
+    # with --layers: each mapped layer's comparison (drift.LayerDrift), the first that
+    # fails, where the error grows the most, and the name map (layermap.NameMap)
+    layers: list[Any] | None = None
+    first_divergent_layer: str | None = None
+    layer_growth: list[dict[str, Any]] = field(default_factory=list)
+    name_map: Any = None
+    # the artifact's outputs by model output name (for the HTML report; not in JSON)
+    values: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def max_abs_error(self) -> float | None:
@@ -99,7 +107,16 @@ class ArtifactResult:
             "layout": dict(self.layout), "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
             "outputs": [o.to_dict() for o in self.outputs],
+            **self._layers_dict(),
         })
+
+    def _layers_dict(self) -> dict[str, Any]:
+        if self.layers is None:
+            return {}
+        return {"layers": [l.to_dict() for l in self.layers],
+                "first_divergent_layer": self.first_divergent_layer,
+                "layer_growth": list(self.layer_growth),
+                "name_map": self.name_map.to_dict() if self.name_map is not None else None}
 
 
 @dataclass
@@ -122,6 +139,9 @@ class ValidationReport:
     rule: str = ""  # the pass/fail rule applied, in words
     noise_floors: dict[str, float | None] = field(default_factory=dict)  # per float output
     stochastic: list[str] = field(default_factory=list)  # outputs compared by distribution
+    # the Keras model's outputs on the feeds (for the HTML report; not in JSON)
+    reference: dict[str, Any] | None = field(default=None, repr=False)
+    source: Any = field(default=None, repr=False)  # the loaded model (not in JSON)
 
     @property
     def passed(self) -> bool:
@@ -172,6 +192,34 @@ def _num(x: float | None, cosine: bool = False) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
+def layer_lines(r: ArtifactResult) -> list[str]:
+    """The layer-wise summary of one artifact (nothing without ``--layers``)."""
+    if r.layers is None:
+        return []
+    if not r.layers:
+        return [f"layers {r.format}: not compared (see warnings)"]
+    counts = r.name_map.counts() if r.name_map is not None else {}
+    total = sum(counts.values())
+    fused = counts.get("fused", 0) + counts.get("none", 0)
+    head = (f"layers {r.format}: {len(r.layers)} of {total} layer outputs compared"
+            + (f" ({fused} fused or without counterpart)" if fused else ""))
+    first = next((l for l in r.layers if l.layer == r.first_divergent_layer), None)
+    if first is None:
+        head += "; every one within tolerance"
+    else:
+        sq = "exact" if first.sqnr_db is None else f"{first.sqnr_db:.1f} dB"
+        head += (f"; first divergent: {first.layer} ({first.class_name}, cosine "
+                 f"{_num(first.cosine, True)}, SQNR {sq}, max abs {_num(first.max_abs_error)})")
+        if first.fused:
+            head += f", its tensor also carries the fused {', '.join(first.fused)}"
+    lines = [head]
+    if r.layer_growth and first is not None:
+        lines.append("    error grows most at: " + ", ".join(
+            f"{g['layer']} (relative error {g['before']:.2g} -> {g['relative_error']:.2g})"
+            for g in r.layer_growth))
+    return lines
+
+
 def format_report(report: ValidationReport) -> str:
     """A table (one row per artifact), then the diagnoses of failures and the warnings."""
     rows = [("artifact", "format", "result", "max abs", "max rel", "p99 abs", "cosine",
@@ -194,6 +242,8 @@ def format_report(report: ValidationReport) -> str:
             if not o.passed and o.reason and o.reason not in r.diagnosis:
                 lines.append(f"    {o.reason}")
     lines += _tier_lines(report)
+    for r in report.results:
+        lines += layer_lines(r)
     if report.rule:
         floors = ", ".join(f"{k} {v:.3g}" for k, v in report.noise_floors.items()
                            if v is not None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -20,7 +20,8 @@ from modelport.core.records import TensorInfo
 from modelport.core.text import one_line
 from modelport.validators.layout import to_layout
 
-__all__ = ["ArtifactRunError", "Binding", "open_runner", "bind_names", "bind", "run_artifact"]
+__all__ = ["ArtifactRunError", "Binding", "open_runner", "bind_names", "bind", "run_artifact",
+           "run_artifact_with"]
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,17 @@ def _fixed_batch(binding: Binding, declared: int | None) -> int | None:
 
 def _run_batched(runner: Runner, feeds: dict[str, np.ndarray], fixed: int | None,
                  n: int) -> dict[str, np.ndarray]:
+    return _batched(runner.run, feeds, fixed, n)
+
+
+def _batched(run: Callable[[dict[str, np.ndarray]], Any], feeds: dict[str, np.ndarray],
+             fixed: int | None, n: int) -> Any:
+    """``run(feeds)``; for a fixed-batch artifact, chunk by chunk (the last chunk padded
+    with its first rows) with the results stitched back together. ``run`` returns a dict
+    of arrays, or a tuple of such dicts."""
     if not fixed or fixed == n:
-        return runner.run(feeds)
-    # a fixed-batch artifact: run it chunk by chunk, padding the last chunk with its first
-    # rows, and stitch the results back together
-    parts: list[dict[str, np.ndarray]] = []
+        return run(feeds)
+    parts: list[Any] = []
     for start in range(0, n, fixed):
         stop = min(start + fixed, n)
         chunk = {}
@@ -112,9 +119,65 @@ def _run_batched(runner: Runner, feeds: dict[str, np.ndarray], fixed: int | None
                 reps = -(-fixed // len(piece))
                 piece = np.concatenate([piece] * reps)[:fixed]
             chunk[k] = piece
-        out = runner.run(chunk)
-        parts.append({k: np.asarray(v)[: stop - start] for k, v in out.items()})
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        out = run(chunk)
+        many = isinstance(out, tuple)
+        parts.append(tuple({k: np.asarray(v)[: stop - start] for k, v in d.items()}
+                           for d in (out if many else (out,))))
+    stitched = tuple({k: np.concatenate([p[i][k] for p in parts]) for k in parts[0][i]}
+                     for i in range(len(parts[0])))
+    return stitched if len(stitched) > 1 else stitched[0]
+
+
+def _artifact_feeds(binding: Binding, feeds: Mapping[str, np.ndarray],
+                    model_layout: Mapping[str, str | None],
+                    feed_layout: Mapping[str, str | None]) -> dict[str, np.ndarray]:
+    """The feeds by artifact input name, in the layout and dtype the artifact takes."""
+    art_feeds: dict[str, np.ndarray] = {}
+    for name, x in feeds.items():
+        x = to_layout(np.asarray(x), model_layout.get(name), feed_layout.get(name))
+        spec = binding.artifact_input(name)
+        try:
+            want = np.dtype(spec.dtype) if spec.dtype else x.dtype
+        except TypeError:
+            want = x.dtype
+        art_feeds[spec.name] = x.astype(want) if want != x.dtype else x
+    return art_feeds
+
+
+def _model_outputs(binding: Binding, out: Mapping[str, np.ndarray],
+                   output_layouts: Mapping[str, tuple[str | None, str | None]] | None,
+                   ) -> dict[str, np.ndarray]:
+    result: dict[str, np.ndarray] = {}
+    for model_name, art_name in binding.outputs.items():
+        if art_name not in out:
+            continue
+        y = np.asarray(out[art_name])
+        art_layout, ref_layout = (output_layouts or {}).get(model_name, (None, None))
+        result[model_name] = to_layout(y, art_layout, ref_layout)
+    return result
+
+
+def run_artifact_with(binding: Binding, feeds: Mapping[str, np.ndarray],
+                      model_layout: Mapping[str, str | None],
+                      feed_layout: Mapping[str, str | None], extra: list[str],
+                      output_layouts: Mapping[str, tuple[str | None, str | None]] | None = None,
+                      fixed_batch: int | None = None,
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``run_artifact`` that also returns the intermediate tensors named in ``extra``
+    (``Runner.run_with``), as the artifact holds them (layout untouched).
+
+    Raises:
+        ArtifactRunError: the runtime rejected the feeds or failed.
+    """
+    n = next(iter(feeds.values())).shape[0] if feeds else 1
+    art_feeds = _artifact_feeds(binding, feeds, model_layout, feed_layout)
+    try:
+        out, got = _batched(lambda f: binding.runner.run_with(f, extra), art_feeds,
+                            _fixed_batch(binding, fixed_batch), n)
+    except Exception as e:  # runtimes raise anything from shape checks to kernel errors
+        log.debug("running %s failed", binding.runner.path, exc_info=True)
+        raise ArtifactRunError(f"the runtime failed on the feeds: {one_line(e)}") from e
+    return _model_outputs(binding, out, output_layouts), got
 
 
 def run_artifact(
@@ -141,25 +204,10 @@ def run_artifact(
         ArtifactRunError: the runtime rejected the feeds or failed.
     """
     n = next(iter(feeds.values())).shape[0] if feeds else 1
-    art_feeds: dict[str, np.ndarray] = {}
-    for name, x in feeds.items():
-        x = to_layout(np.asarray(x), model_layout.get(name), feed_layout.get(name))
-        spec = binding.artifact_input(name)
-        try:
-            want = np.dtype(spec.dtype) if spec.dtype else x.dtype
-        except TypeError:
-            want = x.dtype
-        art_feeds[spec.name] = x.astype(want) if want != x.dtype else x
+    art_feeds = _artifact_feeds(binding, feeds, model_layout, feed_layout)
     try:
         out = _run_batched(binding.runner, art_feeds, _fixed_batch(binding, fixed_batch), n)
     except Exception as e:  # runtimes raise anything from shape checks to kernel errors
         log.debug("running %s failed", binding.runner.path, exc_info=True)
         raise ArtifactRunError(f"the runtime failed on the feeds: {one_line(e)}") from e
-    result: dict[str, np.ndarray] = {}
-    for model_name, art_name in binding.outputs.items():
-        if art_name not in out:
-            continue
-        y = np.asarray(out[art_name])
-        art_layout, ref_layout = (output_layouts or {}).get(model_name, (None, None))
-        result[model_name] = to_layout(y, art_layout, ref_layout)
-    return result
+    return _model_outputs(binding, out, output_layouts)

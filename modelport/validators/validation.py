@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -57,6 +57,7 @@ def validate(
     probe: bool = True,
     custom_objects: Any = None,
     trust_lambda: bool = False,
+    layers: bool = False,
 ) -> ValidationReport:
     """Compare every artifact with the Keras model on identical inputs.
 
@@ -83,6 +84,8 @@ def validate(
         save_inputs: write the inputs used (without the probe row) to this ``.npz``.
         probe: add the layout probe row (values that encode their own position).
         custom_objects, trust_lambda: as for ``modelport.loading.source.load``.
+        layers: also compare every layer output (``drift.py``): each result gains the
+            per-layer comparisons, the first divergent layer and the name map.
 
     Returns:
         The report; ``report.passed`` and ``report.exit_code`` give the verdict.
@@ -113,7 +116,7 @@ def validate(
         overrides)
     base = baseline(source, settings, inputs=inputs, samples=samples, seed=seed,
                     shapes=overrides, save_inputs=save_inputs, probe=probe)
-    report = check_targets(base, targets)
+    report = check_targets(base, targets, layers=layers)
     report.warnings[:0] = warnings
     if quantized and inputs is None:
         report.warnings.append(synthetic_note(quantized, "inputs generated from the "
@@ -132,6 +135,22 @@ class Baseline:
     ref: Reference
     output_layouts: dict[str, str]  # the model's layout per output name
     report: ValidationReport  # with the run's facts and warnings, no results yet
+    ids: list[str] = field(default_factory=list)  # inputs holding ids (never perturbed)
+    _layers: Any = None
+
+    def layer_reference(self) -> Any:
+        """The Keras model's layer outputs on the feeds and their rules (computed once,
+        ``drift.layer_reference``).
+
+        Raises:
+            ValueError: the model cannot be read layer by layer.
+        """
+        if self._layers is None:
+            from modelport.validators.drift import layer_reference
+
+            self._layers = layer_reference(self.source, self.ref.feeds, self.ids,
+                                           random_outputs=bool(self.ref.stochastic))
+        return self._layers
 
 
 def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg = None,
@@ -180,20 +199,30 @@ def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg
         seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
         inputs=picked.described(), rule=rule_text(ref, settings),
         noise_floors={k: t.noise_floor for k, t in ref.measured.items()},
-        stochastic=list(ref.stochastic),
+        stochastic=list(ref.stochastic), source=source,
     )
-    return Baseline(source, settings, ref, out_model_layouts, report)
+    return Baseline(source, settings, ref, out_model_layouts, report, list(picked.ids))
 
 
-def check_targets(base: Baseline, targets: Sequence[Target]) -> ValidationReport:
-    """Run every target in its runtime on the baseline's feeds; one result each."""
+def check_targets(base: Baseline, targets: Sequence[Target],
+                  layers: bool = False) -> ValidationReport:
+    """Run every target in its runtime on the baseline's feeds; one result each (with
+    ``layers``, each also compared layer by layer)."""
     report = copy.copy(base.report)
     report.results = []
     report.warnings = list(base.report.warnings)
+    report.reference = dict(base.ref.outputs)
+    layer_ref = None
+    if layers:
+        try:
+            layer_ref = base.layer_reference()
+            report.warnings += layer_ref.warnings
+        except ValueError as e:
+            report.warnings.append(f"no layer-wise drift: {e}")
     for target in targets:
         log.info("validating %s (%s)", target.path, target.format)
         result = check_artifact(target, base.ref, base.settings,
-                                _out_layouts(target, base.output_layouts))
+                                _out_layouts(target, base.output_layouts), layer_ref)
         report.results.append(result)
         report.warnings += [f"{target.path}: {w}" for w in result.warnings]
     return report
