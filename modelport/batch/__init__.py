@@ -152,12 +152,14 @@ def _plan(index: int, item: Input, out: Path, options: dict[str, Any],
     """A task for a worker, or None when the model is settled here: unusable (refused
     unparsed, as a single ``convert`` refuses it) or already converted (skipped)."""
     path = str(item.path)
+    sha = ""
     try:
         check_path(item.path)
-        sniff(item.path)
         sha = sha256_of(item.path)
+        sniff(item.path)
     except ModelportError as e:
-        done(index, failed_row(path, item.name, e.exit_code, one_line(e, with_type=False)))
+        done(index, failed_row(path, item.name, e.exit_code, one_line(e, with_type=False),
+                               sha))
         return None
     except OSError as e:
         done(index, failed_row(path, item.name, EXIT_USER, f"{path}: cannot be read ({e})"))

@@ -9,6 +9,7 @@ the artifacts beside it, however the previous run ended.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -65,12 +66,16 @@ def unstamp(out_dir: Path) -> None:
             remove(path)
 
 
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
+    return tool_versions()  # read once: a batch may ask for thousands of models
+
+
 def finished(out_dir: Path, sha256: str, options: str) -> Manifest | None:
     """The manifest of a finished, successful conversion of the file with ``sha256`` with
     these options and today's tool versions, every artifact present; else None."""
     if not out_dir.is_dir():
         return None
-    versions = None
     for path in sorted(out_dir.glob(f"*{MANIFEST_SUFFIX}")):
         try:
             d = json.loads(path.read_text())
@@ -80,8 +85,7 @@ def finished(out_dir: Path, sha256: str, options: str) -> Manifest | None:
         if mark.get("options") != options or mark.get("exit_code") != 0 or \
                 (d.get("source") or {}).get("sha256") != sha256:
             continue
-        versions = versions or tool_versions()
-        if d.get("versions") != versions:
+        if d.get("versions") != _versions():
             continue
         manifest = read_manifest(path)
         if manifest.artifacts and manifest.ok and \

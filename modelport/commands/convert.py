@@ -1,4 +1,5 @@
-"""``modelport convert MODEL``."""
+"""``modelport convert MODEL``, and ``modelport convert A.h5 B.keras DIR/ --jobs N``: a
+batch (``commands/batch.py``), each model converted with the same options."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def batch(tmp_path_factory, fixture_models):
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = main(["convert", str(zoo), str(root / "missing.h5"), "--out", str(out),
-                     "--jobs", "2", "--custom-objects", str(objects)])
+                     "--jobs", "2", "--custom-objects", str(objects), "--validate"])
     rows = {Path(r["path"]).relative_to(root).as_posix(): r for r in _rows(out / "batch.jsonl")}
     return {"root": root, "zoo": zoo, "out": out, "objects": objects, "code": code,
             "rows": rows, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
@@ -114,6 +114,11 @@ def test_good_models_convert_to_every_format_with_their_check(batch):
             assert 0 <= entry["max_abs_error"] < 1e-4 and entry["cosine"] > 0.9999
             assert (batch["out"] / row["out"] / entry["path"]).exists()
         assert row["seconds"] > 0 and row["finished"].endswith("Z")
+        # --validate: each model validated as `validate` would, its report beside it
+        assert row["validated"] is True
+        report = json.loads((batch["out"] / row["out"] / f"{Path(rel).stem}.validation.json")
+                            .read_text())
+        assert report["passed"] is True and len(report["results"]) == 4
     dirs = {batch["rows"][rel]["out"] for rel in GOOD}
     assert len(dirs) == 3 and "b" in dirs  # the two a.h5 got distinct directories
 
@@ -132,6 +137,7 @@ def test_bad_inputs_are_failed_rows_with_their_reason(batch):
     assert rows["missing.h5"]["status"] == "failed" and \
         "no such file" in rows["missing.h5"]["error"]
     assert "pickle" in rows["zoo/p.h5"]["error"]
+    assert rows["zoo/p.h5"]["sha256"] == _sha(batch["zoo"] / "p.h5")
     needs = rows["zoo/custom_k3.keras"]
     assert needs["exit_code"] == 2 and "ScaledTanh" in needs["error"] and \
         "--custom-objects" in needs["error"]
@@ -149,6 +155,7 @@ def test_summary_table_and_one_progress_line_per_model(batch):
     for rel, row in batch["rows"].items():
         line = next(l for l in table if l.startswith(str(batch["root"] / rel) + " "))
         assert line.split()[1].rstrip(",") == row["status"]
+        assert ("validated" in line.split()[2]) == (row["status"] == "ok")
 
 
 def test_a_batch_model_equals_a_one_model_run(batch, tmp_path):
