@@ -216,11 +216,16 @@ def test_a_batch_killed_with_sigkill_resumes_without_redoing_or_leftovers(tmp_pa
     proc = _cli(str(zoo), "--out", str(out), "--jobs", "2")
     try:
         deadline = time.monotonic() + 300
-        # kill once a model is done and another is half-written (a staging directory)
-        while not (journal.exists() and journal.read_text().strip()
-                   and any(PARTIAL_MARK in p.name for p in out.glob("*/*"))):
+        # kill once a model is done and another is half-written (a staging directory);
+        # the batch is frozen while we look, so what we saw is what the kill leaves
+        while True:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no model finished in 300 s"
+            if journal.exists() and journal.read_text().strip():
+                os.killpg(proc.pid, signal.SIGSTOP)
+                if any(PARTIAL_MARK in p.name for p in out.glob("*/*")):
+                    break
+                os.killpg(proc.pid, signal.SIGCONT)
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers must follow it
         proc.wait(30)
