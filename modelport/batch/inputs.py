@@ -61,8 +61,9 @@ def expand(arguments: Sequence[str | os.PathLike[str]],
         if root.is_dir():
             rels = _model_files(root, exclude)
             if not rels:
-                raise UserInputError(f"{root}: no {'/'.join(MODEL_SUFFIXES)} files in it; "
-                                     "pass a directory of Keras model files or the files")
+                raise UserInputError(f"{root}: is a directory with no "
+                                     f"{'/'.join(MODEL_SUFFIXES)} file in it; pass a model "
+                                     "file or a directory of them")
             items = [(root / rel, rel) for rel in rels]
         else:
             items = [(root, root.name)]

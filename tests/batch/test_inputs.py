@@ -51,7 +51,7 @@ def test_output_names_are_stems_made_unique_when_they_collide(tmp_path):
 
 def test_a_directory_without_models_is_refused(tmp_path):
     _touch(tmp_path, "empty/readme.txt")
-    with pytest.raises(UserInputError, match="no .h5/.hdf5/.keras files"):
+    with pytest.raises(UserInputError, match="is a directory with no .h5/.hdf5/.keras file"):
         expand([str(tmp_path / "empty")])
 
 
