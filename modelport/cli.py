@@ -72,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         _quiet_frameworks()
-    if not args.debug and args.command in ("convert", "validate", "bench"):
+    needs_tf = getattr(modules.get(args.command), "needs_tensorflow", lambda _: True)
+    if not args.debug and args.command in ("convert", "validate", "bench") and needs_tf(args):
         _import_tensorflow_quietly()
     if getattr(args, "_import_error", None):
         print(f"modelport: error: {args._import_error}", file=sys.stderr)

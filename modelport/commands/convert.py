@@ -1,17 +1,20 @@
-"""``modelport convert MODEL``."""
+"""``modelport convert MODEL``, and ``modelport convert A.h5 B.keras DIR/ --jobs N``: a
+batch (``commands/batch.py``), each model converted with the same options."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from modelport.commands.common import add_loading_options
-from modelport.core.errors import EXIT_CONVERSION, EXIT_MISMATCH
 from modelport.core.text import fmt_shape, table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help=".h5/.hdf5/.keras model file")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help=".h5/.hdf5/.keras model file; several, or directories of them, make a "
+                        "batch: each model goes to OUT/<name>/ and OUT/batch.jsonl")
     p.add_argument("--to", default="all", metavar="FORMATS",
                    help="all, or a comma list of: savedmodel,pb,tflite,onnx (default: all)")
     p.add_argument("--out", default="out", metavar="DIR", help="output directory (default: out)")
@@ -53,6 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from modelport.commands.validate import add_validation_options
 
     add_validation_options(p)
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="batch: worker processes converting models side by side (default: 1)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="batch: convert only the K-th of N disjoint parts of the inputs (for "
+                        "a CI matrix or a job array)")
 
 
 class _Progress:
@@ -77,20 +85,42 @@ class _Progress:
         self.stream.flush()
 
 
-def run(args: argparse.Namespace) -> int:
-    from modelport.conversion import convert
-
-    print(f"converting {args.model} -> {args.out}/", file=sys.stderr)
-    manifest = convert(
-        args.model, out_dir=args.out, formats=args.to, custom_objects=args.custom_objects or None,
+def convert_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``conversion.convert``'s keyword arguments from the command line (all but the
+    model, the output directory and the progress display); a batch passes them to every
+    model unchanged."""
+    return dict(
+        formats=args.to, custom_objects=args.custom_objects or None,
         trust_lambda=args.trust_lambda, allow_flex=args.allow_flex, opset=args.opset,
-        progress=_Progress(), architecture=args.architecture,
-        check=_check_options(args) if args.check else False,
+        architecture=args.architecture, check=_check_options(args) if args.check else False,
         quantize=args.quantize, calibration=args.calibration,
         synthetic_calibration=args.synthetic_calibration,
         calibration_scale=args.calibration_scale, calibration_offset=args.calibration_offset,
         input_shapes=args.input_shape or None, layout=args.layout,
     )
+
+
+def needs_tensorflow(args: argparse.Namespace) -> bool:
+    """A batch's parent process only hands models to workers: it never imports TensorFlow."""
+    from modelport.commands.batch import is_batch
+
+    return not is_batch(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelport.commands import batch
+
+    if batch.is_batch(args):
+        # validate's own option parsing: a batch validates each model as validate would
+        from modelport.commands.validate import _options as validation_options
+
+        return batch.run(args, convert_options(args),
+                         validation_options(args) if args.validate else None)
+    from modelport.conversion import convert
+
+    args.model = args.models[0]
+    print(f"converting {args.model} -> {args.out}/", file=sys.stderr)
+    manifest = convert(args.model, out_dir=args.out, progress=_Progress(), **convert_options(args))
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]
     if failed:
@@ -98,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(failed)} of {len(manifest.artifacts)} formats failed"
               + (f" ({len(differ)} not matching the Keras model)" if differ else "")
               + f"; manifest: {manifest.path}", file=sys.stderr)
-        # a conversion that failed outright outranks one that differs
-        return EXIT_CONVERSION if len(differ) < len(failed) else EXIT_MISMATCH
+        return manifest.exit_code
     if args.validate:
         from modelport.commands.validate import validate_after_convert
 

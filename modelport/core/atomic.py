@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 __all__ = ["atomic_path", "staging_dir", "publish", "remove", "clean_partials", "sha256_of",
-           "size_of"]
+           "size_of", "append_line"]
 
 PARTIAL_MARK = ".partial-"
 
@@ -117,3 +117,24 @@ def size_of(path: Path) -> int:
     if p.is_file():
         return p.stat().st_size
     return sum(x.stat().st_size for x in p.rglob("*") if x.is_file())
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a journal file so that readers see it whole or not at all.
+
+    The line goes out in a single ``write`` on an ``O_APPEND`` descriptor (the kernel
+    appends it in one piece; a kill cannot cut a write to a regular file in two) and is
+    flushed to disk. Should an earlier line have been cut (the machine lost power), it is
+    closed first, so only that line is lost.
+    """
+    data = line.rstrip("\n").encode("utf-8") + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        if end and os.pread(fd, 1, end - 1) != b"\n":
+            data = b"\n" + data
+        while data:  # a regular file takes it in one write unless the disk is full
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.core.atomic import atomic_path
+from modelport.core.errors import EXIT_CONVERSION, EXIT_MISMATCH, EXIT_OK
 from modelport.core.records import ArtifactRecord
 
 __all__ = ["Manifest", "tool_versions", "read_manifest", "MANIFEST_SUFFIX"]
@@ -43,6 +44,15 @@ class Manifest:
     @property
     def ok(self) -> bool:
         return all(a.ok for a in self.artifacts)
+
+    @property
+    def exit_code(self) -> int:
+        """``convert``'s exit code: 0 when every format was written, 3 when one failed to
+        convert (it outranks a mismatch), else 1 (some artifact differs, kept aside)."""
+        failed = [a for a in self.artifacts if not a.ok]
+        if not failed:
+            return EXIT_OK
+        return EXIT_MISMATCH if all(a.unverified for a in failed) else EXIT_CONVERSION
 
     def artifact(self, fmt: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.format == fmt), None)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from modelport.core.errors import ModelFileError
 
-__all__ = ["check_path", "sniff", "HDF5_MAGIC", "ZIP_MAGIC"]
+__all__ = ["check_path", "sniff", "HDF5_MAGIC", "ZIP_MAGIC", "MODEL_SUFFIXES"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
+# the names of Keras model files (a directory given to a batch is searched for these)
+MODEL_SUFFIXES = (".h5", ".hdf5", ".keras")
 _PICKLE_PREFIXES = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
@@ -67,7 +69,7 @@ def sniff(path: Path) -> str:
             f"{path}: looks like a Python pickle, not an HDF5 or .keras model; it was not "
             "opened (unpickling runs code). Re-save the model with model.save('model.h5')"
         )
-    if suffix not in (".h5", ".hdf5", ".keras"):
+    if suffix not in MODEL_SUFFIXES:
         raise ModelFileError(
             f"{path}: unsupported file type {suffix or '(no extension)'}; modelport reads "
             "Keras .h5/.hdf5 and .keras files"
