@@ -30,7 +30,7 @@ from modelport.validators.tensor_match import (
     UNIQUIFIED, best_alignment, exits, mentions, scopes,
 )
 from modelport.validators.value_search import (
-    FETCH, VALUE_TOLERANCE, Cache, by_value, value_candidates,
+    FETCH, VALUE_TOLERANCE, Cache, by_value, successors, value_candidates,
 )
 
 __all__ = ["Counterpart", "NameMap", "build_map", "NAME_TOLERANCE", "VALUE_TOLERANCE"]
@@ -99,14 +99,6 @@ def _identities(entries: Sequence[Any], ref: Mapping[str, np.ndarray]) -> dict[s
     return out
 
 
-def _successors(entries: Sequence[Any]) -> dict[str, list[str]]:
-    succ: dict[str, list[str]] = {}
-    for e in entries:
-        for i in e.inputs:
-            succ.setdefault(i, []).append(e.key)
-    return succ
-
-
 def _near(keys: set[str], succ: Mapping[str, list[str]]) -> set[str]:
     found, frontier = set(keys), set(keys)
     for _ in range(_HOPS):
@@ -132,7 +124,7 @@ def build_map(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
     """
     ref = {k: np.asarray(v) for k, v in ref.items() if np.asarray(v).dtype.kind == "f"}
     identity = _identities(entries, ref)
-    succ = _successors(entries)
+    succ = successors(entries)
     by_key = {e.key: e for e in entries}
     info = {t.name: t for t in tensors}
     # entries by the last name of their scope, as a tensor name may spell it

@@ -13,7 +13,7 @@ import numpy as np
 from modelport.core.records import TensorInfo
 from modelport.validators.tensor_match import best_alignment
 
-__all__ = ["Cache", "value_candidates", "by_value", "VALUE_TOLERANCE", "FETCH"]
+__all__ = ["Cache", "value_candidates", "by_value", "successors", "VALUE_TOLERANCE", "FETCH"]
 
 # relative L2 error under which a tensor found by values alone carries a layer: strict,
 # nothing else vouches for it
@@ -23,7 +23,8 @@ FETCH = 256  # tensors fetched per run (memory bound)
 Fetch = Callable[[list[str]], dict[str, np.ndarray]]
 
 
-def _successors(entries: Sequence[Any]) -> dict[str, list[str]]:
+def successors(entries: Sequence[Any]) -> dict[str, list[str]]:
+    """Each entry key's consumers: ``{key: [keys of the entries that read it]}``."""
     succ: dict[str, list[str]] = {}
     for e in entries:
         for i in e.inputs:
@@ -56,7 +57,7 @@ def value_candidates(entries: Sequence[Any], ref: Mapping[str, np.ndarray],
     that run between its inputs' tensors and its consumers'."""
     order = {t.name: int(t.extra.get("order", i)) for i, t in enumerate(tensors)}
     placed = {k: order.get(r.tensor or "", -1) for k, r in rows.items()}
-    succ = _successors(entries)
+    succ = successors(entries)
     wanted = [e for e in entries if e.key in ref and e.key not in rows
               and e.key not in identity and e.key not in skip]
     taken = {r.tensor for r in rows.values()}
