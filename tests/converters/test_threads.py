@@ -21,7 +21,7 @@ def test_onnxruntime_session_gets_the_threads(converted):
 def test_tf_session_gets_the_threads(converted):
     conv = converted.get("cnn_bn")
     runner = converters.get("pb").load(conv.artifact_path("pb"), threads=2)
-    config = runner._session._config
+    config = runner._graph_session.session._config
     assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (2, 1)
     x = np.zeros((1, 20, 20, 3), np.float32) + np.linspace(0, 1, 3, dtype=np.float32)
     assert runner.run({"pixels": x})["probs"].shape == (1, 4)
