@@ -76,6 +76,8 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
             _place(module, path, final, record, out)
             remove(path.parent)
             _discard(module, _aside(out, stem, module), keep=final)
+            if mode is None and hasattr(module, "published"):
+                module.published(serving, final)  # later formats may convert from it
             record.route, record.routes = route.name, tried
             return record
         return _give_up(module, final, out, stem, tried, last, mode)

@@ -13,6 +13,9 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
   artifact, best first; each route's ``write(dest)`` writes one candidate at ``dest`` and
   returns its record (the conversion pipeline checks each candidate against the Keras model
   and takes the next route when one fails to convert or to match);
+- optionally ``published(serving, path)``: called once the format's checked artifact of
+  ``serving`` is under its final name, so a later format may convert from it rather than
+  write the same thing again (TFLite converts from the SavedModel artifact);
 - ``load(path, threads=None) -> Runner``: open the artifact in the runtime a user would
   deploy it with (``threads``: that runtime's intra-op threads; ``None``: its default);
   ``RUNTIME`` names the module of that runtime (its version is reported with benchmarks);
