@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "its final name (the manifest then says it is unchecked)")
     p.add_argument("--validate", action="store_true",
                    help="run 'modelport validate' on the artifacts after converting")
+    p.add_argument("--serial", action="store_true",
+                   help="convert every format in this process, one after another (by "
+                        "default ONNX is converted in a helper process beside the others "
+                        "when there are two cores: faster, more memory; same artifacts)")
     from modelport.commands.validate import add_validation_options
 
     add_validation_options(p)
@@ -97,6 +101,7 @@ def convert_options(args: argparse.Namespace) -> dict[str, Any]:
         synthetic_calibration=args.synthetic_calibration,
         calibration_scale=args.calibration_scale, calibration_offset=args.calibration_offset,
         input_shapes=args.input_shape or None, layout=args.layout,
+        **({"overlap": False} if getattr(args, "serial", False) else {}),
     )
 
 
