@@ -6,8 +6,9 @@ MobileNetV2 224x224 (built by code: ``weights=None``, seeded weights, BatchNorm
 calibrated), then on a 10-model zoo (``modelport/fixtures/zoo``): the anchors once per
 model against one ``modelport convert ZOO... --jobs 2``. Runs alternate, each in fresh
 processes; medians of ``--repeats``. Printed: wall, CPU (user+system, children included),
-peak memory (the largest sum of RSS over the process tree, sampled every 20 ms) and the
-ratios; the step costs from modelport's manifests; and whether every zoo model's batch
+peak memory (the process tree's summed PSS at its highest, sampled every 50 ms: a helper
+process sharing TensorFlow's libraries with its parent is not counted twice; and the
+largest single process's peak RSS, "1 proc") and the ratios; the step costs from modelport's manifests; and whether every zoo model's batch
 artifacts equal a one-model run's (bytes where convert is byte-deterministic, names and
 graph structure otherwise).
 
@@ -34,47 +35,59 @@ REPO = Path(__file__).resolve().parents[1]
 ANCHORS = Path(__file__).resolve().parent / "anchors"
 ZOO = ("mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "densenet121",
        "inception_v3", "xception", "sequential_cnn", "unet", "conv1d")
-MODES = {"no check": ["--no-check"], "check": [], "--validate": ["--validate"]}
+MODES = {"no check": ["--no-check"], "check": [], "--validate": ["--validate"],
+         "check --serial": ["--serial"]}
 
 
 @dataclass
 class Cost:
     wall: float = 0.0
     cpu: float = 0.0
-    peak: int = 0  # bytes
+    peak: int = 0  # bytes: the process tree's summed PSS at its highest
     failed: int = 0
+    rss: int = 0  # bytes: the largest single process's peak RSS
 
     def then(self, other: "Cost") -> "Cost":
         """Two runs one after the other."""
         return Cost(self.wall + other.wall, self.cpu + other.cpu, max(self.peak, other.peak),
-                    self.failed + other.failed)
+                    self.failed + other.failed, max(self.rss, other.rss))
 
 
-def _tree_rss(root: int) -> int:
-    """The RSS of ``root`` and every descendant, in bytes (from /proc)."""
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)  # ppid
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        found.append(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes: pages shared between processes (TensorFlow's
+    libraries, mapped by a parent and its helper) counted once over all of them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def run(cmd: list[str], cwd: Path | None = None) -> Cost:
-    """Run ``cmd`` to the end: wall time, CPU of it and its children, peak tree RSS."""
+    """Run ``cmd`` to the end: wall time, CPU of it and its children, the peak of the
+    process tree's summed PSS (sampled every 50 ms) and its largest process's RSS."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
@@ -83,8 +96,8 @@ def run(cmd: list[str], cwd: Path | None = None) -> Cost:
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.02):
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], sum(_pss(pid) for pid in _tree(proc.pid)))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -98,9 +111,9 @@ def run(cmd: list[str], cwd: Path | None = None) -> Cost:
     if failed:
         print(f"    ! exit {proc.returncode}: {' '.join(cmd[1:4])}...: "
               f"{err.decode(errors='replace').strip().splitlines()[-1:]}", flush=True)
-    # ru_maxrss (KiB) is the largest single process: never below it
-    return Cost(wall, usage.ru_utime + usage.ru_stime, max(peak[0], usage.ru_maxrss * 1024),
-                failed)
+    # ru_maxrss (KiB): the largest single process of the tree
+    return Cost(wall, usage.ru_utime + usage.ru_stime, peak[0], failed,
+                usage.ru_maxrss * 1024)
 
 
 def anchors(model: Path, out: Path) -> Cost:
@@ -164,16 +177,18 @@ def build_zoo(directory: Path) -> list[Path]:
 
 def median(costs: list[Cost]) -> Cost:
     return Cost(statistics.median(c.wall for c in costs), statistics.median(c.cpu for c in costs),
-                int(statistics.median(c.peak for c in costs)), max(c.failed for c in costs))
+                int(statistics.median(c.peak for c in costs)), max(c.failed for c in costs),
+                int(statistics.median(c.rss for c in costs)))
 
 
 def table(rows: list[tuple[str, Cost]], anchor: Cost) -> str:
-    lines = [f"  {'':28s} {'wall s':>8s} {'x anchors':>9s} {'CPU s':>8s} {'x':>6s} "
-             f"{'peak GiB':>9s} {'x':>6s}  failed"]
+    lines = [f"  {'':30s} {'wall s':>7s} {'x':>5s} {'CPU s':>7s} {'x':>5s} "
+             f"{'peak GiB':>8s} {'x':>5s} {'1 proc':>7s} {'x':>5s}  failed"]
     for name, c in rows:
-        lines.append(f"  {name:28s} {c.wall:8.1f} {c.wall / anchor.wall:9.2f} {c.cpu:8.1f} "
-                     f"{c.cpu / anchor.cpu:6.2f} {c.peak / 2**30:9.2f} "
-                     f"{c.peak / anchor.peak:6.2f}  {c.failed}")
+        lines.append(f"  {name:30s} {c.wall:7.1f} {c.wall / anchor.wall:5.2f} {c.cpu:7.1f} "
+                     f"{c.cpu / anchor.cpu:5.2f} {c.peak / 2**30:8.2f} "
+                     f"{c.peak / anchor.peak:5.2f} {c.rss / 2**30:7.2f} "
+                     f"{c.rss / anchor.rss:5.2f}  {c.failed}")
     return "\n".join(lines)
 
 

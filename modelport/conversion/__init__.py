@@ -86,9 +86,10 @@ def convert(
             are checked against the original model (``None``: keep the model's layout).
         overlap: convert a format that can be converted elsewhere (ONNX, from the frozen
             graph) in a helper process, which imports TensorFlow while the model loads,
-            beside the other formats (``None``: when there are two cores and this is not
-            a batch worker; ``False``: everything in this process, one after another).
-            The artifacts are the same either way.
+            beside the other formats (``None``: when there are two cores, this is not a
+            batch worker and the memory available holds a second TensorFlow process,
+            ``helper.overlap_default``; ``False``: everything in this process, one after
+            another). The artifacts are the same either way.
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed to convert or no
@@ -109,7 +110,7 @@ def convert(
         raise UserInputError(f"--layout {layout}: the only layout to convert to is "
                              "channels_last")
     plan = CheckOptions() if check is True else (check or None)
-    helper = _helper(names, overlap)
+    helper = _helper(names, overlap, model)
     try:
         return _convert(model, out_dir, names, modes, variants, custom_objects, trust_lambda,
                         allow_flex, opset, progress, architecture, plan, calibration,
@@ -120,10 +121,13 @@ def convert(
             helper.close()
 
 
-def _helper(names: list[str], overlap: bool | None) -> Helper | None:
+def _helper(names: list[str], overlap: bool | None, model: Any) -> Helper | None:
     """A helper process, started now (it imports TensorFlow while the model loads), when
     a requested format can be converted there beside at least one other."""
-    if not (overlap_default() if overlap is None else overlap) or len(names) < 2:
+    if overlap is None:
+        path = None if isinstance(model, SourceModel) else Path(model)
+        overlap = overlap_default(path.stat().st_size if path and path.is_file() else 0)
+    if not overlap or len(names) < 2:
         return None
     if not any(getattr(converters.get(n), "OFFLOAD", False) for n in names):
         return None

@@ -34,10 +34,32 @@ class HelperLost(RuntimeError):
     """The helper could not run the job (it died, or the job failed unexpectedly)."""
 
 
-def overlap_default() -> bool:
-    """Overlap when there is a second core and this process is not itself a worker (a
-    batch's workers already use the cores)."""
-    return (os.cpu_count() or 1) >= 2 and multiprocessing.parent_process() is None
+# what a helper costs beside its parent: a second TensorFlow runtime (1.1 GiB PSS while
+# tf2onnx converts MobileNetV2), plus a multiple of the model for its graph
+HELPER_MEMORY = 2 << 30
+PER_MODEL_BYTE = 10
+
+
+def overlap_default(model_bytes: int = 0) -> bool:
+    """Overlap when there is a second core, this process is not itself a worker (a batch's
+    workers already use the cores), and the memory available can hold a second TensorFlow
+    process (``HELPER_MEMORY`` + ``PER_MODEL_BYTE`` x the model file's size)."""
+    if (os.cpu_count() or 1) < 2 or multiprocessing.parent_process() is not None:
+        return False
+    available = _available_memory()
+    return available is None or available >= HELPER_MEMORY + PER_MODEL_BYTE * model_bytes
+
+
+def _available_memory() -> int | None:
+    """``MemAvailable`` in bytes (Linux), else ``None`` (unknown: not a reason to refuse)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _die_with_parent(parent: int) -> None:

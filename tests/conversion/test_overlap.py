@@ -80,3 +80,20 @@ def test_no_helper_for_one_format_or_when_told(model_file, tmp_path, monkeypatch
     assert started == []
     convert(model_file, tmp_path / "d", formats="pb,onnx", overlap=True)
     assert started == [1]
+
+
+def test_overlap_by_default_only_with_a_core_and_memory_to_spare(monkeypatch):
+    from modelport.conversion import helper
+
+    monkeypatch.setattr(helper.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(helper, "_available_memory", lambda: 3 << 30)
+    assert helper.overlap_default(50 << 20)  # 2 GiB + 10 x 50 MiB fit in 3 GiB
+    assert not helper.overlap_default(200 << 20)  # 2 GiB + 2 GiB do not
+    monkeypatch.setattr(helper, "_available_memory", lambda: None)  # unknown: overlap
+    assert helper.overlap_default(200 << 20)
+    monkeypatch.setattr(helper.os, "cpu_count", lambda: 1)
+    assert not helper.overlap_default(0)
+    monkeypatch.setattr(helper.os, "cpu_count", lambda: 2)
+    # a batch worker (a process some parent started) leaves the cores to its siblings
+    monkeypatch.setattr(helper.multiprocessing, "parent_process", lambda: object())
+    assert not helper.overlap_default(0)
