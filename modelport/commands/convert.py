@@ -125,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
     args.model = args.models[0]
     print(f"converting {args.model} -> {args.out}/", file=sys.stderr)
-    manifest = convert(args.model, out_dir=args.out, progress=_Progress(), **convert_options(args))
+    loaded: list[Any] = []  # --validate reuses the model convert loaded
+    manifest = convert(args.model, out_dir=args.out, progress=_Progress(),
+                       on_loaded=loaded.append if args.validate else None,
+                       **convert_options(args))
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]
     if failed:
@@ -137,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.validate:
         from modelport.commands.validate import validate_after_convert
 
-        return validate_after_convert(args, manifest)
+        return validate_after_convert(args, manifest, loaded[0] if loaded else None)
     return 0
 
 

@@ -50,6 +50,7 @@ def convert(
     input_shapes: Mapping[str, Sequence[int | None] | str] | Sequence[str] | None = None,
     layout: str | None = None,
     overlap: bool | None = None,
+    on_loaded: Callable[[SourceModel], None] | None = None,
 ) -> Manifest:
     """Port a Keras model file to the requested formats, checking every artifact.
 
@@ -90,6 +91,8 @@ def convert(
             batch worker and the memory available holds a second TensorFlow process,
             ``helper.overlap_default``; ``False``: everything in this process, one after
             another). The artifacts are the same either way.
+        on_loaded: called with the loaded model (``validate`` after ``convert`` reuses it
+            rather than loading the file again).
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed to convert or no
@@ -115,7 +118,7 @@ def convert(
         return _convert(model, out_dir, names, modes, variants, custom_objects, trust_lambda,
                         allow_flex, opset, progress, architecture, plan, calibration,
                         synthetic_calibration, calibration_scale, calibration_offset, shapes,
-                        layout, helper)
+                        layout, helper, on_loaded)
     finally:
         if helper is not None:
             helper.close()
@@ -139,12 +142,15 @@ def _convert(model: Any, out_dir: Any, names: list[str], modes: list[str],
              allow_flex: bool, opset: int, progress: Progress | None, architecture: Any,
              plan: CheckOptions | None, calibration: Any, synthetic_calibration: bool,
              calibration_scale: float | None, calibration_offset: float | None,
-             shapes: dict, layout: str | None, helper: Helper | None) -> Manifest:
+             shapes: dict, layout: str | None, helper: Helper | None,
+             on_loaded: Callable[[SourceModel], None] | None) -> Manifest:
     t0 = time.monotonic()
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda,
         architecture=architecture)
     load_seconds = time.monotonic() - t0
+    if on_loaded is not None:
+        on_loaded(source)
     # the artifacts are traced from ``target``; they are checked against ``source``
     target = source if layout is None else _relaid(source)
     serving = trace(target, shapes) if shapes else target.serving
