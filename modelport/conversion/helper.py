@@ -12,16 +12,15 @@ the route here instead, so the outcome never depends on the helper.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from modelport.core.children import die_with_parent, quiet_frameworks
 from modelport.core.errors import ConversionError, ModelportError
 from modelport.core.text import one_line
 
@@ -62,26 +61,11 @@ def _available_memory() -> int | None:
     return None
 
 
-def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before we could ask
-        os._exit(1)
-
-
 def _serve(conn: Connection, parent: int, level: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    logging.basicConfig(level=level, format=f"%(levelname)s %(name)s [helper]: %(message)s")
-    if level > logging.DEBUG:
-        for name in ("tensorflow", "absl", "tf2onnx", "h5py", "keras"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        import warnings
-
-        warnings.filterwarnings("ignore")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s [helper]: %(message)s")
+    quiet_frameworks(level)
     import tensorflow  # noqa: F401  (while the parent loads the model: the point of it)
 
     while True:
