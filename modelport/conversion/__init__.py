@@ -134,7 +134,11 @@ def _helper(names: list[str], overlap: bool | None, model: Any) -> Helper | None
         return None
     if not any(getattr(converters.get(n), "OFFLOAD", False) for n in names):
         return None
-    return Helper()
+    try:
+        return Helper()
+    except OSError as e:  # no process to be had (limits, a sandbox): convert here
+        log.debug("no helper process: %s", e)
+        return None
 
 
 def _convert(model: Any, out_dir: Any, names: list[str], modes: list[str],
