@@ -6,7 +6,7 @@ MobileNetV2 224x224 (built by code: ``weights=None``, seeded weights, BatchNorm
 calibrated), then on a 10-model zoo (``modelport/fixtures/zoo``): the anchors once per
 model against one ``modelport convert ZOO... --jobs 2``. Runs alternate, each in fresh
 processes; medians of ``--repeats``. Printed: wall, CPU (user+system, children included),
-peak memory (the process tree's summed PSS at its highest, sampled every 50 ms: a helper
+peak memory (the process tree's summed PSS at its highest, sampled near the RSS peaks: a helper
 process sharing TensorFlow's libraries with its parent is not counted twice; and the
 largest single process's peak RSS, "1 proc") and the ratios; the step costs from modelport's manifests; and whether every zoo model's batch
 artifacts equal a one-model run's (bytes where convert is byte-deterministic, names and
@@ -72,6 +72,14 @@ def _tree(root: int) -> list[int]:
     return found
 
 
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _pss(pid: int) -> int:
     """Proportional set size in bytes: pages shared between processes (TensorFlow's
     libraries, mapped by a parent and its helper) counted once over all of them."""
@@ -96,8 +104,17 @@ def run(cmd: list[str], cwd: Path | None = None) -> Cost:
     done = threading.Event()
 
     def sample() -> None:
+        # RSS (cheap) every 50 ms; PSS (the kernel walks every page: costly) only near
+        # the highest RSS so far, where the peak is; the tree is listed every 0.5 s
+        tree, top, tick = [proc.pid], 0, 0
         while not done.wait(0.05):
-            peak[0] = max(peak[0], sum(_pss(pid) for pid in _tree(proc.pid)))
+            if tick % 10 == 0:
+                tree = _tree(proc.pid)
+            tick += 1
+            rss = sum(_rss(pid) for pid in tree)
+            if rss >= 0.9 * top:
+                top = max(top, rss)
+                peak[0] = max(peak[0], sum(_pss(pid) for pid in tree))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
