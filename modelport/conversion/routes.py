@@ -53,6 +53,7 @@ class Started:
     routes: list[Route]
     path: Path
     job: Pending
+    prepared: float = 0.0  # seconds spent here handing it over (e.g. freezing the graph)
 
     def write(self, route: Route, dest: Path) -> ArtifactRecord:
         """The job's candidate (``route.write`` here if the helper could not run it)."""
@@ -78,13 +79,14 @@ def hand_over(module: FormatModule, source: SourceModel, serving: Serving,
         return None
     final = converters.artifact_path(out, source.stem, module.NAME)
     path = staging_dir(out, final.name) / final.name
+    t0 = time.monotonic()
     try:
         function, args = routes[0].offload.prepare(path)
     except Exception:  # e.g. the frozen graph cannot be made: produce says why
         log.debug("%s: cannot offload", module.NAME, exc_info=True)
         remove(path.parent)
         return None
-    return Started(routes, path, helper.submit(function, args))
+    return Started(routes, path, helper.submit(function, args), time.monotonic() - t0)
 
 
 def produce(module: FormatModule, source: SourceModel, serving: Serving,
@@ -115,10 +117,11 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
                 path = started.path
                 record, attempt = _candidate(module.NAME, route, path, checker,
                                              functools.partial(started.write, route))
-                if started.job.seconds:  # converted in the helper: its own time, not the wait
+                if started.job.seconds:  # converted in the helper: its own time and what
+                    # handing it over cost here, not the wait
                     check = (record.check or {}).get("seconds") or 0.0 if record else 0.0
-                    attempt.update(seconds=round(started.job.seconds + check, 3),
-                                   process="helper")
+                    attempt.update(seconds=round(started.prepared + started.job.seconds
+                                                 + check, 3), process="helper")
             else:
                 path = staging_dir(out, final.name) / final.name
                 record, attempt = _candidate(module.NAME, route, path, checker)
