@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup system-packages demo test test-fast test-corpus test-zoo clean
+.PHONY: setup system-packages demo test test-fast test-corpus test-zoo bench clean
 
 # Debian packages: Graphviz draws `inspect --plot` and the report's graphs; Chromium
 # renders the HTML report in the tests (headless, offline)
@@ -48,6 +48,12 @@ ZOO_DIR ?= .cache/zoo
 test-zoo: $(STAMP)
 	$(BIN)/python -m modelport.fixtures.zoo build $(ZOO_DIR)
 	$(BIN)/python -m modelport.corpus $(ZOO_DIR) zoo-report.md
+
+# convert --to all against the anchor workflow (tf2onnx CLI, a TFLiteConverter script,
+# model.export, a freeze script): MobileNetV2 224x224 and a 10-model zoo, medians of 3;
+# BENCH_ARGS="--repeats 1 --skip-zoo" for a quick look
+bench: $(STAMP)
+	$(BIN)/python benchmarks/convert_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .cache build *.egg-info

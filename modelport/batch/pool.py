@@ -11,7 +11,6 @@ killed batch leaves no worker writing into OUT behind it.
 
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import gc
 import logging
@@ -28,6 +27,7 @@ from typing import Any, Iterator
 
 from modelport.batch.resume import stamp, unstamp
 from modelport.batch.rows import Row, crashed_row, failed_row, row_from_manifest
+from modelport.core.children import die_with_parent, quiet_frameworks
 from modelport.core.errors import EXIT_CONVERSION, ModelportError
 from modelport.core.manifest import MANIFEST_SUFFIX
 from modelport.core.text import one_line
@@ -112,18 +112,8 @@ def _forget_models() -> None:
 # ----------------------------------------------------------------------------- the worker
 
 
-def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before we could ask
-        os._exit(1)
-
-
 def _worker(conn: Connection, parent: int, log_path: str, level: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # native chatter and crash dumps go to OUT/batch.log, not across the progress bar
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -133,12 +123,7 @@ def _worker(conn: Connection, parent: int, log_path: str, level: int) -> None:
     faulthandler.enable(file=sys.stderr)
     logging.basicConfig(level=level, stream=sys.stderr, force=True,
                         format=f"%(levelname)s %(name)s [worker {os.getpid()}]: %(message)s")
-    if level > logging.DEBUG:
-        for name in ("tensorflow", "absl", "tf2onnx", "h5py", "keras"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        import warnings
-
-        warnings.filterwarnings("ignore")
+    quiet_frameworks(level)
     import tensorflow  # noqa: F401  (once per worker: the point of a long-lived worker)
 
     conn.send(("ready", None))

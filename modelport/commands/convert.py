@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "its final name (the manifest then says it is unchecked)")
     p.add_argument("--validate", action="store_true",
                    help="run 'modelport validate' on the artifacts after converting")
+    p.add_argument("--serial", action="store_true",
+                   help="convert every format in this process, one after another (by "
+                        "default ONNX is converted in a helper process beside the others "
+                        "when there are two cores: faster, more memory; same artifacts)")
     from modelport.commands.validate import add_validation_options
 
     add_validation_options(p)
@@ -97,6 +101,7 @@ def convert_options(args: argparse.Namespace) -> dict[str, Any]:
         synthetic_calibration=args.synthetic_calibration,
         calibration_scale=args.calibration_scale, calibration_offset=args.calibration_offset,
         input_shapes=args.input_shape or None, layout=args.layout,
+        **({"overlap": False} if getattr(args, "serial", False) else {}),
     )
 
 
@@ -120,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
     args.model = args.models[0]
     print(f"converting {args.model} -> {args.out}/", file=sys.stderr)
-    manifest = convert(args.model, out_dir=args.out, progress=_Progress(), **convert_options(args))
+    loaded: list[Any] = []  # --validate reuses the model convert loaded
+    manifest = convert(args.model, out_dir=args.out, progress=_Progress(),
+                       on_loaded=loaded.append if args.validate else None,
+                       **convert_options(args))
     print(format_manifest(manifest))
     failed = [a for a in manifest.artifacts if not a.ok]
     if failed:
@@ -132,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.validate:
         from modelport.commands.validate import validate_after_convert
 
-        return validate_after_convert(args, manifest)
+        return validate_after_convert(args, manifest, loaded[0] if loaded else None)
     return 0
 
 

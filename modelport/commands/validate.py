@@ -133,11 +133,13 @@ def run(args: argparse.Namespace) -> int:
     return _finish(args, report)
 
 
-def validate_after_convert(args: argparse.Namespace, manifest: Any) -> int:
+def validate_after_convert(args: argparse.Namespace, manifest: Any,
+                           source: Any = None) -> int:
     """Validate the artifacts ``convert`` just wrote; returns the exit code.
 
     Uses the validation options present on ``args`` (defaults otherwise) and the
-    model, custom objects and trust setting of the conversion.
+    model, custom objects and trust setting of the conversion; ``source``: the model
+    convert loaded (else the file is loaded again).
     """
     from modelport.validators.validation import validate
 
@@ -147,5 +149,5 @@ def validate_after_convert(args: argparse.Namespace, manifest: Any) -> int:
         raise UserInputError("nothing to validate: no artifact was written")
     model = manifest.source.get("path") or args.model
     print(f"validating {len(artifacts)} artifact(s) against {model}", file=sys.stderr)
-    report = validate(model, artifacts, **_options(args))
+    report = validate(source if source is not None else model, artifacts, **_options(args))
     return _finish(args, report)

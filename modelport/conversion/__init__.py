@@ -15,8 +15,9 @@ from typing import Any, Callable, Mapping, Sequence
 from modelport import converters
 from modelport.conversion.calibration import prepare_calibration
 from modelport.conversion.check import CheckOptions, QuickCheck
-from modelport.conversion.routes import produce
-from modelport.core.atomic import clean_partials, sha256_of
+from modelport.conversion.helper import Helper, overlap_default
+from modelport.conversion.routes import Started, hand_over, produce
+from modelport.core.atomic import clean_partials, remove, sha256_of
 from modelport.core.errors import UserInputError
 from modelport.core.manifest import MANIFEST_SUFFIX, Manifest, tool_versions
 from modelport.core.records import ArtifactRecord, ConvertOptions
@@ -48,6 +49,8 @@ def convert(
     calibration_offset: float | None = None,
     input_shapes: Mapping[str, Sequence[int | None] | str] | Sequence[str] | None = None,
     layout: str | None = None,
+    overlap: bool | None = None,
+    on_loaded: Callable[[SourceModel], None] | None = None,
 ) -> Manifest:
     """Port a Keras model file to the requested formats, checking every artifact.
 
@@ -82,6 +85,14 @@ def convert(
         layout: ``"channels_last"`` rewrites a channels_first model so the artifacts take
             NHWC (NWC, NDHWC) inputs with no layout transposes around convolutions; they
             are checked against the original model (``None``: keep the model's layout).
+        overlap: convert a format that can be converted elsewhere (ONNX, from the frozen
+            graph) in a helper process, which imports TensorFlow while the model loads,
+            beside the other formats (``None``: when there are two cores, this is not a
+            batch worker and the memory available holds a second TensorFlow process,
+            ``helper.overlap_default``; ``False``: everything in this process, one after
+            another). The artifacts are the same either way.
+        on_loaded: called with the loaded model (``validate`` after ``convert`` reuses it
+            rather than loading the file again).
 
     Returns:
         The manifest; ``manifest.ok`` is False when any format failed to convert or no
@@ -102,11 +113,48 @@ def convert(
         raise UserInputError(f"--layout {layout}: the only layout to convert to is "
                              "channels_last")
     plan = CheckOptions() if check is True else (check or None)
+    helper = _helper(names, overlap, model)
+    try:
+        return _convert(model, out_dir, names, modes, variants, custom_objects, trust_lambda,
+                        allow_flex, opset, progress, architecture, plan, calibration,
+                        synthetic_calibration, calibration_scale, calibration_offset, shapes,
+                        layout, helper, on_loaded)
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def _helper(names: list[str], overlap: bool | None, model: Any) -> Helper | None:
+    """A helper process, started now (it imports TensorFlow while the model loads), when
+    a requested format can be converted there beside at least one other."""
+    if overlap is None:
+        path = None if isinstance(model, SourceModel) else Path(model)
+        overlap = overlap_default(path.stat().st_size if path and path.is_file() else 0)
+    if not overlap or len(names) < 2:
+        return None
+    if not any(getattr(converters.get(n), "OFFLOAD", False) for n in names):
+        return None
+    try:
+        return Helper()
+    except OSError as e:  # no process to be had (limits, a sandbox): convert here
+        log.debug("no helper process: %s", e)
+        return None
+
+
+def _convert(model: Any, out_dir: Any, names: list[str], modes: list[str],
+             variants: list[tuple[str, str]], custom_objects: Any, trust_lambda: bool,
+             allow_flex: bool, opset: int, progress: Progress | None, architecture: Any,
+             plan: CheckOptions | None, calibration: Any, synthetic_calibration: bool,
+             calibration_scale: float | None, calibration_offset: float | None,
+             shapes: dict, layout: str | None, helper: Helper | None,
+             on_loaded: Callable[[SourceModel], None] | None) -> Manifest:
     t0 = time.monotonic()
     source = model if isinstance(model, SourceModel) else load(
         model, custom_objects=custom_objects, trust_lambda=trust_lambda,
         architecture=architecture)
     load_seconds = time.monotonic() - t0
+    if on_loaded is not None:
+        on_loaded(source)
     # the artifacts are traced from ``target``; they are checked against ``source``
     target = source if layout is None else _relaid(source)
     serving = trace(target, shapes) if shapes else target.serving
@@ -145,16 +193,30 @@ def convert(
             "not real data: the integer variants' ranges and accuracy figures come from "
             "synthetic data; calibrate with --calibration FILE.npz|DIR of real inputs")
     checker = QuickCheck(source, plan, cal) if plan is not None else None
-    for name in names:
-        module = converters.get(name)
-        if progress:
-            progress(name, "start", None)
-        start = time.monotonic()
-        record = produce(module, target, serving, options, out, checker)
-        record.seconds = time.monotonic() - start
-        manifest.artifacts.append(record)
-        if progress:
-            progress(name, "done" if record.ok else "failed", record)
+    started: dict[str, Started] = {}
+    if helper is not None:  # handed over first, collected last
+        for name in names:
+            job = hand_over(converters.get(name), target, serving, options, out, helper)
+            if job is not None:
+                started[name] = job
+    try:
+        for name in [n for n in names if n not in started] + list(started):
+            module = converters.get(name)
+            if progress:
+                progress(name, "start", None)
+            begin = time.monotonic()
+            record = produce(module, target, serving, options, out, checker,
+                             started=started.pop(name, None))
+            record.seconds = time.monotonic() - begin
+            if any(r.get("process") == "helper" for r in record.routes):
+                record.seconds = sum(r["seconds"] for r in record.routes)  # not the wait
+            manifest.artifacts.append(record)
+            if progress:
+                progress(name, "done" if record.ok else "failed", record)
+    finally:
+        for job in started.values():  # an error above: their staging directories go
+            remove(job.path.parent)
+    manifest.artifacts.sort(key=lambda a: names.index(a.format))
     for name, mode in variants:
         module = converters.get(name)
         label = f"{name} {mode}"

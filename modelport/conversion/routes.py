@@ -10,14 +10,17 @@ and checked against its mode's accuracy tier instead of the float rule."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from modelport import converters
 from modelport.converters.base import FormatModule, Route
+from modelport.conversion.helper import Helper, HelperLost, Pending
 from modelport.core.atomic import publish, remove, sha256_of, size_of, staging_dir
 from modelport.core.errors import ModelportError
 from modelport.core.records import ArtifactRecord, ConvertOptions
@@ -28,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["produce", "UNVERIFIED"]
+__all__ = ["produce", "hand_over", "Started", "UNVERIFIED"]
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,65 @@ def _attempt(name: str, description: str, outcome: str, reason: str = "",
             "seconds": round(seconds, 3)}
 
 
+@dataclass
+class Started:
+    """A format's first route, already converting in the helper process: its routes, the
+    staged path its candidate is written at, and the job."""
+
+    routes: list[Route]
+    path: Path
+    job: Pending
+    prepared: float = 0.0  # seconds spent here handing it over (e.g. freezing the graph)
+
+    def write(self, route: Route, dest: Path) -> ArtifactRecord:
+        """The job's candidate (``route.write`` here if the helper could not run it)."""
+        try:
+            value = self.job.result()
+        except HelperLost as e:
+            log.debug("%s: helper lost (%s); converting here", route.name, e)
+            self.job.seconds = 0.0
+            return route.write(dest)
+        assert route.offload is not None
+        return route.offload.finish(dest, value)
+
+
+def hand_over(module: FormatModule, source: SourceModel, serving: Serving,
+          options: ConvertOptions, out: Path, helper: Helper) -> Started | None:
+    """Hand the format's first route to ``helper`` when it can run there (``Offload``);
+    ``None`` when it cannot (``produce`` then converts as usual)."""
+    try:
+        routes = module.routes(source, serving, options)
+    except Exception:  # produce lists them again and reports it
+        return None
+    if not routes or routes[0].offload is None:
+        return None
+    final = converters.artifact_path(out, source.stem, module.NAME)
+    path = staging_dir(out, final.name) / final.name
+    t0 = time.monotonic()
+    try:
+        function, args = routes[0].offload.prepare(path)
+    except Exception:  # e.g. the frozen graph cannot be made: produce says why
+        log.debug("%s: cannot offload", module.NAME, exc_info=True)
+        remove(path.parent)
+        return None
+    return Started(routes, path, helper.submit(function, args), time.monotonic() - t0)
+
+
 def produce(module: FormatModule, source: SourceModel, serving: Serving,
             options: ConvertOptions, out: Path, checker: QuickCheck | None,
-            mode: str | None = None, base: Path | None = None) -> ArtifactRecord:
+            mode: str | None = None, base: Path | None = None,
+            started: Started | None = None) -> ArtifactRecord:
     """Try the format's routes in order; publish the first candidate that converts and
     passes the check (``checker``; ``None`` skips it). Returns the record (``ok=False``
     when no route did). ``mode``: write that quantized variant instead, from ``base``
-    (the format's published float32 artifact) where the format quantizes an artifact."""
+    (the format's published float32 artifact) where the format quantizes an artifact.
+    ``started``: the first route's candidate is the helper's (``hand_over``)."""
     stem = f"{source.stem}.{mode}" if mode else source.stem
     final = converters.artifact_path(out, stem, module.NAME)
     tried: list[dict] = []
     try:
-        routes = module.routes(source, serving, options) if mode is None else \
+        routes = started.routes if started is not None else \
+            module.routes(source, serving, options) if mode is None else \
             module.quantized_routes(source, serving, options, mode, base)
     except Exception as e:  # a format that cannot even list its routes fails alone
         log.debug("%s routes failed", module.NAME, exc_info=True)
@@ -62,9 +112,19 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
                               one_line(e, 500, with_type=not isinstance(e, ModelportError))))
     last: tuple[Path, ArtifactRecord, Route] | None = None  # the last failed candidate
     try:
-        for route in routes:
-            path = staging_dir(out, final.name) / final.name
-            record, attempt = _candidate(module.NAME, route, path, checker)
+        for i, route in enumerate(routes):
+            if started is not None and i == 0:
+                path = started.path
+                record, attempt = _candidate(module.NAME, route, path, checker,
+                                             functools.partial(started.write, route))
+                if started.job.seconds:  # converted in the helper: its own time and what
+                    # handing it over cost here, not the wait
+                    check = (record.check or {}).get("seconds") or 0.0 if record else 0.0
+                    attempt.update(seconds=round(started.prepared + started.job.seconds
+                                                 + check, 3), process="helper")
+            else:
+                path = staging_dir(out, final.name) / final.name
+                record, attempt = _candidate(module.NAME, route, path, checker)
             tried.append(attempt)
             if record is None:
                 continue
@@ -76,6 +136,8 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
             _place(module, path, final, record, out)
             remove(path.parent)
             _discard(module, _aside(out, stem, module), keep=final)
+            if mode is None and hasattr(module, "published"):
+                module.published(serving, final)  # later formats may convert from it
             record.route, record.routes = route.name, tried
             return record
         return _give_up(module, final, out, stem, tried, last, mode)
@@ -84,14 +146,16 @@ def produce(module: FormatModule, source: SourceModel, serving: Serving,
             remove(last[0].parent)
 
 
-def _candidate(fmt: str, route: Route, path: Path,
-               checker: QuickCheck | None) -> tuple[ArtifactRecord | None, dict]:
-    """Write one route's candidate at ``path`` (inside its staging directory) and check
-    it there; returns its record (``None`` when it did not convert; its staging directory
-    is then gone) and the manifest's entry for the attempt."""
+def _candidate(fmt: str, route: Route, path: Path, checker: QuickCheck | None,
+               write: Callable[[Path], ArtifactRecord] | None = None,
+               ) -> tuple[ArtifactRecord | None, dict]:
+    """Write one route's candidate at ``path`` (inside its staging directory; ``write``
+    instead of ``route.write``) and check it there; returns its record (``None`` when it
+    did not convert; its staging directory is then gone) and the manifest's entry for the
+    attempt."""
     t0 = time.monotonic()
     try:
-        record = route.write(path)
+        record = (write or route.write)(path)
         if not path.exists():
             raise RuntimeError("the route wrote nothing")
     except Exception as e:  # any route failing must not stop the next one

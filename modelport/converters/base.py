@@ -12,7 +12,13 @@ A format module (``savedmodel.py``, ``frozen_pb.py``, ``tflite.py``, ``onnx.py``
 - ``routes(source, serving, options) -> list[Route]``: the ways it knows to write the
   artifact, best first; each route's ``write(dest)`` writes one candidate at ``dest`` and
   returns its record (the conversion pipeline checks each candidate against the Keras model
-  and takes the next route when one fails to convert or to match);
+  and takes the next route when one fails to convert or to match; a route with an
+  ``offload`` may be run in a helper process beside the other formats);
+- optionally ``OFFLOAD = True``: its first route has an ``offload``, so ``convert``
+  starts a helper process for it before loading the model;
+- optionally ``published(serving, path)``: called once the format's checked artifact of
+  ``serving`` is under its final name, so a later format may convert from it rather than
+  write the same thing again (TFLite converts from the SavedModel artifact);
 - ``load(path, threads=None) -> Runner``: open the artifact in the runtime a user would
   deploy it with (``threads``: that runtime's intra-op threads; ``None``: its default);
   ``RUNTIME`` names the module of that runtime (its version is reported with benchmarks);
@@ -45,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.loading.serving import Serving
     from modelport.loading.source import SourceModel
 
-__all__ = ["FormatModule", "Route", "Runner", "np_dtype", "OPTIONAL", "check_mode"]
+__all__ = ["FormatModule", "Route", "Offload", "Runner", "np_dtype", "OPTIONAL", "check_mode"]
 
 # ``TensorInfo.extra`` of a runner input that may be fed but need not be (a ``.pb``
 # placeholder no output depends on)
@@ -53,14 +59,27 @@ OPTIONAL = {"optional": True}
 
 
 @dataclass(frozen=True)
+class Offload:
+    """A route's conversion as a job another process can run (``convert`` runs it beside
+    the other formats): ``prepare(dest)`` returns ``(function, args)``, an importable
+    function and picklable arguments whose call writes the same candidate at ``dest`` and
+    returns a picklable value; ``finish(dest, value)`` makes the record from it here."""
+
+    prepare: Callable[[Path], tuple[Callable[..., Any], tuple]]
+    finish: Callable[[Path, Any], ArtifactRecord]
+
+
+@dataclass(frozen=True)
 class Route:
     """One way to write an artifact: ``write(dest)`` writes a candidate at ``dest`` (a
     path inside a private staging directory) and returns its record, or raises when this
-    route cannot convert the model."""
+    route cannot convert the model. ``offload``: the same conversion as a job for
+    another process, when it needs nothing but what can be sent there."""
 
     name: str
     description: str  # one line, shown in the manifest
     write: Callable[[Path], ArtifactRecord]
+    offload: Offload | None = None
 
 
 class Runner(abc.ABC):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelport.converters import onnx_quant
-from modelport.converters.base import Route, Runner
+from modelport.converters.base import Offload, Route, Runner
 from modelport.converters.onnx_ops import inlinable, tf2onnx_handlers
 from modelport.converters.onnx_tensors import ValueTable
 from modelport.core.errors import ConversionError, MissingDependencyError, ModelFileError
@@ -35,12 +35,14 @@ VIEW_RANK = 0  # Netron draws ONNX most completely
 BYTE_DETERMINISTIC = True
 BATCH_DIM = "batch"
 RUNTIME = "onnxruntime"
+OFFLOAD = True  # its route can run in convert's helper process (Route.offload)
 EXTERNAL_DATA_OVER = 1 << 30  # bytes of initializers past which weights go to a side file
 QUANTIZE = onnx_quant.MODES  # quantized variants (convert --quantize), see onnx_quant
 CALIBRATED = onnx_quant.CALIBRATED
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes",
-           "quantized_routes", "load", "describe", "rename_values", "save_with_external_data"]
+           "quantized_routes", "load", "describe", "rename_values", "save_with_external_data",
+           "graph_to_onnx", "graph_file_to_onnx"]
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +157,21 @@ def _name_batch(values: Any) -> None:
 
 
 def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:
-    """One route: tf2onnx over the frozen graph the ``.pb`` artifact also comes from."""
+    """One route: tf2onnx over the frozen graph the ``.pb`` artifact also comes from; it
+    can run in another process (``Offload``: the graph goes there as bytes)."""
+
+    def prepare(dest: Path) -> tuple[Any, tuple]:
+        from modelport.converters.frozen_pb import frozen_graph_def
+
+        graph = dest.parent / "frozen-for-onnx.pb"
+        graph.write_bytes(inlinable(frozen_graph_def(serving)).SerializeToString())
+        return graph_file_to_onnx, (str(graph), source.input_names, source.output_names,
+                                    options.opset, str(dest))
+
     return [Route("tf2onnx", f"tf2onnx from the frozen graph, opset {options.opset}",
-                  lambda dest: _write(source, serving, dest, options))]
+                  lambda dest: _write(source, serving, dest, options),
+                  Offload(prepare, lambda dest, details: _io_record(source, serving, dest,
+                                                                    details)))]
 
 
 def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOptions,
@@ -172,25 +186,48 @@ def quantized_routes(source: SourceModel, serving: Serving, options: ConvertOpti
 
 def _write(source: SourceModel, serving: Serving, dest: Path,
            options: ConvertOptions) -> ArtifactRecord:
+    from modelport.converters.frozen_pb import frozen_graph_def
+
+    details = graph_to_onnx(inlinable(frozen_graph_def(serving)), source.input_names,
+                            source.output_names, options.opset, dest)
+    return _io_record(source, serving, dest, details)
+
+
+def graph_file_to_onnx(graph: str, inputs: list[str], outputs: list[str], opset: int,
+                       dest: str) -> dict[str, Any]:
+    """``graph_to_onnx`` of the serialized GraphDef in file ``graph`` (removed after);
+    what another process runs (``Offload``)."""
+    from tensorflow.core.framework import graph_pb2
+
+    gd = graph_pb2.GraphDef.FromString(Path(graph).read_bytes())
+    Path(graph).unlink()
+    return graph_to_onnx(gd, inputs, outputs, opset, Path(dest))
+
+
+def graph_to_onnx(gd: Any, inputs: list[str], outputs: list[str], opset: int,
+                  dest: Path) -> dict[str, Any]:
+    """Write the ONNX model of frozen GraphDef ``gd`` (placeholders ``inputs``, output
+    nodes ``outputs``) at ``dest``; returns the record's details.
+
+    Raises:
+        ConversionError: tf2onnx failed, or produced an invalid model.
+    """
     tf2onnx = _import_tf2onnx()
     import onnx
 
-    from modelport.converters.frozen_pb import frozen_graph_def
-
-    gd = inlinable(frozen_graph_def(serving))
-    tf_in = [f"{n}:0" for n in source.input_names]
-    tf_out = [f"{n}:0" for n in source.output_names]
+    tf_in = [f"{n}:0" for n in inputs]
+    tf_out = [f"{n}:0" for n in outputs]
     # tf2onnx names generated tensors from a process-wide counter; start it fresh so the
     # same model always gives the same ONNX graph, whatever ran before in this process
     tf2onnx.utils.INTERNAL_NAME = 1
     try:
         model_proto, _ = tf2onnx.convert.from_graph_def(
-            gd, input_names=tf_in, output_names=tf_out, opset=options.opset,
+            gd, input_names=tf_in, output_names=tf_out, opset=opset,
             custom_op_handlers=tf2onnx_handlers())
     except Exception as e:
-        raise ConversionError(f"tf2onnx failed at opset {options.opset}: {one_line(e)}") from e
+        raise ConversionError(f"tf2onnx failed at opset {opset}: {one_line(e)}") from e
     graph = model_proto.graph
-    mapping = {f"{n}:0": n for n in source.input_names + source.output_names}
+    mapping = {f"{n}:0": n for n in inputs + outputs}
     existing = {o for node in graph.node for o in node.output} | {i.name for i in graph.initializer}
     clash = [v for v in mapping.values() if v in existing and v not in mapping]
     if clash:
@@ -199,7 +236,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
     _canonical_names(graph)
     _name_batch(graph.input)
     _name_batch(graph.output)
-    order = {n: i for i, n in enumerate(source.output_names)}
+    order = {n: i for i, n in enumerate(outputs)}
     outs = sorted(graph.output, key=lambda v: order.get(v.name, len(order)))
     del graph.output[:]
     graph.output.extend(outs)
@@ -213,8 +250,7 @@ def _write(source: SourceModel, serving: Serving, dest: Path,
         save_with_external_data(model_proto, dest)
     else:
         onnx.save_model(model_proto, str(dest))
-    return _io_record(source, serving, dest, {"opset": options.opset, "external_data": big,
-                                              "nodes": len(graph.node)})
+    return {"opset": opset, "external_data": big, "nodes": len(graph.node)}
 
 
 def _io_record(source: SourceModel, serving: Serving, dest: Path,

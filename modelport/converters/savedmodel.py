@@ -28,7 +28,9 @@ SIGNATURE = "serving_default"
 RUNTIME = "tensorflow"
 
 __all__ = ["NAME", "SUFFIX", "detect", "view_file", "companions", "routes", "load", "describe",
-           "save_to", "set_tf_threads"]
+           "save_to", "set_tf_threads", "published", "published_dir"]
+
+_PUBLISHED = "savedmodel.published"  # the Serving memo key of the checked artifact's path
 
 
 def detect(path: Path) -> bool:
@@ -55,6 +57,21 @@ def save_to(serving: Serving, directory: Path, batch_size: int | None = None) ->
     tf.saved_model.save(serving.module(batch_size), str(directory),
                         signatures={SIGNATURE: serving.concrete(batch_size)},
                         options=options)
+
+
+def published(serving: Serving, path: Path) -> None:
+    """The pipeline calls this once the artifact of ``serving`` is under its final name:
+    later formats (TFLite) convert from it instead of saving a SavedModel of their own
+    (the same module and function saved again gives the same TFLite bytes; see
+    ``tests/converters/test_reuse.py``)."""
+    serving.memo(_PUBLISHED, dict)[None] = Path(path)
+
+
+def published_dir(serving: Serving, batch_size: int | None = None) -> Path | None:
+    """The published SavedModel of ``serving`` traced for ``batch_size``, if there is one
+    (and it is still there)."""
+    path = serving.memo(_PUBLISHED, dict).get(batch_size)
+    return path if path is not None and detect(path) else None
 
 
 def routes(source: SourceModel, serving: Serving, options: ConvertOptions) -> list[Route]:

@@ -1,7 +1,8 @@
 """TFLite flatbuffer, float32, builtin ops by default, run by the LiteRT interpreter.
 
 Converted from a SavedModel (never from a concrete function over a Keras 3 model, which can
-silently drop the weights). The routes, in order: builtin ops with a dynamic batch; batch
+silently drop the weights): the SavedModel artifact ``convert`` just published when there
+is one of the same trace, else one saved for the purpose. The routes, in order: builtin ops with a dynamic batch; batch
 size 1 (TensorList ops lower to builtins only for a fixed batch); for models with recurrent
 layers, those layers traced as plain ops, as a loop at batch 1 and then unrolled over their
 time steps (the fused LSTM kernel keeps its state between calls, see ``recurrent.py``); the
@@ -11,6 +12,7 @@ SavedModel importer loses); and with ``allow_flex``, Flex (Select TF) ops.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
@@ -23,6 +25,7 @@ from modelport.converters.base import Route, Runner
 from modelport.converters.pooling3d import pooling_as_2d, pooling_layers
 from modelport.converters.recurrent import is_stateful, plain_recurrent, recurrent_layers
 from modelport.converters.tflite_diagnosis import explain_conversion_error
+from modelport.converters.tflite_saved import saved_model_converter
 from modelport.converters import tflite_quant
 from modelport.converters.tflite_tensors import TensorTable
 from modelport.converters.tflite_flatbuffer import (
@@ -188,34 +191,47 @@ def _frozen_writer(source: SourceModel, serving: Serving,
     return write
 
 
-def _run_converter(converter: Any, batch: int | None, flex: bool, hint: bool) -> bytes:
+def _run_converter(converter: Any, batch: int | None, flex: bool, hint: bool,
+                   context: Any = None) -> bytes:
     tflite_quant.apply(converter)  # a quantized variant's settings, when one is written
     try:
-        if log.isEnabledFor(logging.DEBUG):
-            return converter.convert()
-        # the MLIR converter prints its diagnostics natively; the exception keeps them
-        with native_stderr_silenced():
-            return converter.convert()
+        with context or contextlib.nullcontext():
+            if log.isEnabledFor(logging.DEBUG):
+                return converter.convert()
+            # the MLIR converter prints its diagnostics natively; the exception keeps them
+            with native_stderr_silenced():
+                return converter.convert()
     except Exception as e:  # the MLIR converter raises several types
         log.debug("tflite conversion (batch=%s, flex=%s) failed", batch, flex, exc_info=True)
         raise ConversionError(explain_conversion_error(e, flex, hint)) from e
 
 
 def _convert_bytes(serving: Serving, batch: int | None, flex: bool, hint: bool) -> bytes:
-    import tensorflow as tf
+    """Convert from the SavedModel artifact of this very trace when ``convert`` already
+    published one, else from a SavedModel saved for the purpose."""
+    from modelport.converters.savedmodel import published_dir, save_to
 
-    from modelport.converters.savedmodel import SIGNATURE, save_to
-
+    ready = published_dir(serving, batch)
+    if ready is not None:
+        return _from_saved_model(ready, batch, flex, hint)
     with tempfile.TemporaryDirectory(prefix="modelport-tflite-") as tmp:
         sm = Path(tmp) / "sm"
         save_to(serving, sm, batch_size=batch)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(sm), signature_keys=[SIGNATURE])
-        ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if flex:
-            ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
-            converter._experimental_lower_tensor_list_ops = False
-        converter.target_spec.supported_ops = ops
-        return _run_converter(converter, batch, flex, hint)
+        return _from_saved_model(sm, batch, flex, hint)
+
+
+def _from_saved_model(directory: Path, batch: int | None, flex: bool, hint: bool) -> bytes:
+    import tensorflow as tf
+
+    from modelport.converters.savedmodel import SIGNATURE
+
+    converter, context = saved_model_converter(directory, SIGNATURE)
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if flex:
+        ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+        converter._experimental_lower_tensor_list_ops = False
+    converter.target_spec.supported_ops = ops
+    return _run_converter(converter, batch, flex, hint, context)
 
 
 def _record(serving: Serving, dest: Path, model: Any, batch: int | None,
