@@ -36,7 +36,7 @@ ANCHORS = Path(__file__).resolve().parent / "anchors"
 ZOO = ("mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "densenet121",
        "inception_v3", "xception", "sequential_cnn", "unet", "conv1d")
 MODES = {"no check": ["--no-check"], "check": [], "--validate": ["--validate"],
-         "check --serial": ["--serial"]}
+         "check --overlap": ["--overlap"]}
 
 
 @dataclass

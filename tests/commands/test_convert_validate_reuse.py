@@ -21,13 +21,12 @@ def test_convert_validate_loads_the_file_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(source_module, "_load",
                         lambda *a, **kw: (loads.append(a[0]), real(*a, **kw))[1])
     code = main(["convert", str(model), "--to", "onnx,tflite", "--out", str(tmp_path / "o"),
-                 "--validate", "--serial"])
+                 "--validate"])
     assert code == 0
     assert "PASS" in capsys.readouterr().out
     assert len(loads) == 1
     manifest = json.loads((tmp_path / "o" / "net.manifest.json").read_text())
     assert manifest["source"]["load_seconds"] > 0
     # without --validate nothing else changes: one load too
-    assert main(["convert", str(model), "--to", "onnx", "--out", str(tmp_path / "p"),
-                 "--serial"]) == 0
+    assert main(["convert", str(model), "--to", "onnx", "--out", str(tmp_path / "p")]) == 0
     assert len(loads) == 2

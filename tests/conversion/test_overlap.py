@@ -77,6 +77,7 @@ def test_no_helper_for_one_format_or_when_told(model_file, tmp_path, monkeypatch
     convert(model_file, tmp_path / "a", formats="onnx", overlap=True)
     convert(model_file, tmp_path / "b", formats="savedmodel,pb", overlap=True)
     convert(model_file, tmp_path / "c", overlap=False)
+    convert(model_file, tmp_path / "e", formats="pb,onnx")  # off by default (slower on 2 cores)
     assert started == []
     convert(model_file, tmp_path / "d", formats="pb,onnx", overlap=True)
     assert started == [1]
@@ -97,3 +98,16 @@ def test_overlap_by_default_only_with_a_core_and_memory_to_spare(monkeypatch):
     # a batch worker (a process some parent started) leaves the cores to its siblings
     monkeypatch.setattr(helper.multiprocessing, "parent_process", lambda: object())
     assert not helper.overlap_default(0)
+
+
+
+def test_cli_overlap_asks_for_the_machine_dependent_rule():
+    import argparse
+
+    from modelport.commands import convert as command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    assert "overlap" not in command.convert_options(parser.parse_args(["m.h5"]))
+    # --overlap: a helper when the machine can hold one (helper.overlap_default)
+    assert command.convert_options(parser.parse_args(["m.h5", "--overlap"]))["overlap"] is None
