@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap", action="store_true",
                    help="convert ONNX in a helper process beside the other formats when "
                         "there is a second core and memory for a second TensorFlow "
-                        "(same artifacts; on 2 cores it measured slower and 1.5x the "
+                        "(same artifacts; on 2 cores it measured no faster, at 1.5x the "
                         "memory, so it is off by default)")
     from modelport.commands.validate import add_validation_options
 

@@ -90,9 +90,9 @@ def convert(
             beside the other formats (``True``; ``None``: only when there are two cores,
             this is not a batch worker and the memory available holds a second TensorFlow
             process, ``helper.overlap_default``; ``False``, the default: everything in this
-            process, one after another: on MobileNetV2 on 2 cores the helper measured
-            slower, 0.40x of the anchors' wall time against 0.35x, at 1.5x the memory). The
-            artifacts are the same either way.
+            process, one after another: on MobileNetV2 on 2 cores the helper measured no
+            faster, 0.39-0.40x of the anchors' wall time against 0.35-0.41x, at 1.5x the
+            memory). The artifacts are the same either way.
         on_loaded: called with the loaded model (``validate`` after ``convert`` reuses it
             rather than loading the file again).
 
