@@ -114,8 +114,16 @@ def _canonical_names(graph: Any) -> None:
     """
     mapping: dict[str, str] = {}
     counter = 0
-    # deduplicated constants keep whichever generated name tf2onnx saw first: drop it
-    constants = {i.name for i in graph.initializer if _GENERATED.match(i.name)}
+    # deduplicated constants keep whichever name tf2onnx or Grappler saw first (equal
+    # constants, e.g. the 1/6 of every hard-swish or a shared layer's weights, are merged
+    # under any one of their names, differently from run to run): a constant that several
+    # nodes read is named by its place, as generated names are
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            readers[name] = readers.get(name, 0) + 1
+    constants = {i.name for i in graph.initializer
+                 if _GENERATED.match(i.name) or readers.get(i.name, 0) > 1}
 
     def canon(name: str) -> str:
         nonlocal counter
@@ -123,7 +131,12 @@ def _canonical_names(graph: Any) -> None:
             return mapping[name]
         m = _GENERATED.match(name)
         if m is None:
-            return name
+            if name not in constants:
+                return name
+            counter += 1  # a merged constant
+            port = re.search(r":\d+$", name)
+            mapping[name] = f"const__mp{counter}{port.group(0) if port else ''}"
+            return mapping[name]
         counter += 1
         base = "const" if name in constants else m.group("base")
         mapping[name] = f"{base}__mp{counter}{m.group('port') or ''}"

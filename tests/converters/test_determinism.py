@@ -49,3 +49,28 @@ def test_same_model_twice(model_file, tmp_path):
             assert same, f"{fmt} is declared byte-identical but differs"
     recorded = json.loads((tmp_path / "a" / "twice.manifest.json").read_text())
     assert recorded["determinism"]["byte_identical"] == determinism()["byte_identical"]
+
+
+def test_merged_constants_are_named_by_their_place(tmp_path):
+    """Equal constants (the 1/6 of every hard-swish) are merged by Grappler/tf2onnx under
+    whichever of their names a run sees first; modelport names them by position instead
+    (MobileNetV3Small's ONNX differed between identical runs before)."""
+    import keras
+    import onnx
+
+    keras.utils.set_random_seed(3)
+    x = inp = keras.Input((8, 8, 3), name="img")
+    for i in range(3):
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="hard_swish")(x)
+    path = tmp_path / "hswish.keras"
+    keras.Model(inp, keras.layers.GlobalAveragePooling2D(name="pool")(x)).save(path)
+    manifest = convert(path, tmp_path / "out", formats="onnx")
+    assert manifest.ok
+    graph = onnx.load(tmp_path / "out" / manifest.artifact("onnx").path).graph
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            readers[name] = readers.get(name, 0) + 1
+    shared = [i.name for i in graph.initializer if readers.get(i.name, 0) > 1]
+    assert shared, "the model should hold a constant several nodes read"
+    assert all(name.startswith("const__mp") for name in shared), shared
