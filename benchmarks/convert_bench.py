@@ -241,7 +241,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench")
     parser.add_argument("--skip-zoo", action="store_true")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"modelport modes to run (comma-separated; 'no check' and "
+                        f"'check' are always run): {', '.join(MODES)}")
     args = parser.parse_args()
+    modes = {m: MODES[m] for m in MODES
+             if m in ("no check", "check") or m in args.modes.split(",")}
     args.cache.mkdir(parents=True, exist_ok=True)
     cpus = os.cpu_count()
     print(f"modelport convert --to all vs the anchor workflow; {cpus} CPUs; medians of "
@@ -250,27 +255,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="modelport-bench-") as tmp:
         work = Path(tmp)
         model = build_mobilenet(args.cache, args.size)
-        runs: dict[str, list[Cost]] = {"anchors": [], **{m: [] for m in MODES}}
-        step_runs: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
+        runs: dict[str, list[Cost]] = {"anchors": [], **{m: [] for m in modes}}
+        step_runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
         for r in range(args.repeats):
             runs["anchors"].append(anchors(model, work / "anchors"))
-            for mode, flags in MODES.items():
+            for mode, flags in modes.items():
                 out = work / "mp"
                 runs[mode].append(modelport([model], out, flags))
                 step_runs[mode].append(steps(out / f"{model.stem}.manifest.json"))
             print(f"  run {r + 1}: anchors {runs['anchors'][-1].wall:.1f} s, " + ", ".join(
-                f"{m} {runs[m][-1].wall:.1f} s" for m in MODES), flush=True)
+                f"{m} {runs[m][-1].wall:.1f} s" for m in modes), flush=True)
         med = {k: median(v) for k, v in runs.items()}
         print(f"\nMobileNetV2 {args.size}x{args.size} ({model.stat().st_size / 2**20:.1f} MiB)")
         print(table([("anchors (4 processes)", med["anchors"])]
-                    + [(f"modelport {m}", med[m]) for m in MODES], med["anchors"]))
+                    + [(f"modelport {m}", med[m]) for m in modes], med["anchors"]))
         base = med["no check"].wall
-        print(f"  the default check adds {100 * (med['check'].wall / base - 1):.0f}%, "
-              f"--validate {100 * (med['--validate'].wall / med['check'].wall - 1):.0f}% "
-              f"(over the default check; {100 * (med['--validate'].wall / base - 1):.0f}% "
-              "over --no-check)")
+        print(f"  the default check adds {100 * (med['check'].wall / base - 1):.0f}%"
+              + (f", --validate {100 * (med['--validate'].wall / med['check'].wall - 1):.0f}% "
+                 f"(over the default check; {100 * (med['--validate'].wall / base - 1):.0f}% "
+                 "over --no-check)" if "--validate" in med else ""))
         print("  step costs from the manifests (medians, s):")
-        for mode in MODES:
+        for mode in modes:
             keys = step_runs[mode][0].keys()
             print(f"    {mode:12s} " + ", ".join(
                 f"{k} {statistics.median(s.get(k, 0.0) for s in step_runs[mode]):.2f}"

@@ -1,5 +1,3 @@
-import sys
+from modelport.cli import entry
 
-from modelport.cli import main
-
-sys.exit(main())
+entry()

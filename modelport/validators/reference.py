@@ -45,6 +45,9 @@ class Reference:
     draw_feeds: dict[str, np.ndarray] = field(default_factory=dict)
     draws: dict[str, np.ndarray] = field(default_factory=dict)
     degenerate_why: str = ""  # the layer that makes the outputs constant, when found
+    # False: ``measured`` holds the floor-free minimum of the rule, the floor itself was not
+    # measured (``validation.baseline(lazy_floor=True)``)
+    floor_measured: bool = True
 
 
 def _stateful_layers(model: Any) -> list[Any]:

@@ -22,7 +22,7 @@ from modelport.validators.stochastic import (
     ALPHA, as_draws, draw_count, repeated_feeds,
 )
 
-__all__ = ["measure", "rule_text", "conditioning_warnings", "ILL_CONDITIONED"]
+__all__ = ["measure", "floor_free", "rule_text", "conditioning_warnings", "ILL_CONDITIONED"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,13 @@ def measure(ref: Reference, source: Any, predict: Predict, ids: Collection[str])
             "not element by element"]
 
 
+def floor_free(ref: Reference) -> dict[str, Any]:
+    """The measured rule of every float output at a zero noise floor: its minimum, which
+    any measured floor only widens (``measured_tolerance`` is monotone in the floor)."""
+    return {k: measured_tolerance(y.dtype, y, 0.0) for k, y in ref.outputs.items()
+            if np.asarray(y).dtype.kind == "f"}
+
+
 def rule_text(ref: Reference, settings: Any) -> str:
     """The rule applied by default, in one line (explicit tolerances noted)."""
     parts = [f"every element |artifact - keras| <= atol + rtol*|keras|; default atol = "
@@ -74,6 +81,11 @@ def rule_text(ref: Reference, settings: Any) -> str:
              f"(how far it moves when its inputs and weights are perturbed by one float32 "
              f"rounding), at least {NOISE_MULTIPLE:g} roundings and {KERNEL_RTOL:g} of the "
              "sample's largest value (kernels' own approximations); rtol = 1e-3 (float32)"]
+    if not ref.floor_measured:
+        parts.append(f"the noise floor was not measured: the artifacts were judged by "
+                     f"the rule's minimum ({KERNEL_RTOL:g} of each sample's largest value), "
+                     "which a measured floor only widens; one that failed it would have "
+                     "been judged again under the measured floor")
     if settings.atol is not None or settings.rtol is not None or settings.per_format:
         given = [f"{k}={v}" for k, v in (("atol", settings.atol), ("rtol", settings.rtol))
                  if v is not None]

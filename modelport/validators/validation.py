@@ -29,7 +29,7 @@ from modelport.validators.reference import (
     DEGENERATE, Reference, check_outputs, fixed_state, layout_warnings,
 )
 from modelport.validators.report import ValidationReport
-from modelport.validators.rule import conditioning_warnings, measure, rule_text
+from modelport.validators.rule import conditioning_warnings, floor_free, measure, rule_text
 from modelport.validators.tiers import QUANTIZED_SAMPLES, resolve_tiers, synthetic_note
 
 __all__ = ["validate", "Baseline", "baseline", "check_targets"]
@@ -137,6 +137,58 @@ class Baseline:
     report: ValidationReport  # with the run's facts and warnings, no results yet
     ids: list[str] = field(default_factory=list)  # inputs holding ids (never perturbed)
     _layers: Any = None
+    _predict: Any = None  # the Keras model's function the reference came from
+    _picked: Any = None  # how the feeds were picked (``feeds.pick_feeds``)
+    _floored: bool = False  # ``measure_floor`` ran
+
+    @property
+    def measured(self) -> bool:
+        """Whether the rule rests on the measured noise floor (``baseline(lazy_floor)``)."""
+        return self.ref.floor_measured
+
+    def measure_floor(self) -> None:
+        """Measure the noise floor (once): the rule, the random outputs, and what the
+        reference can prove under them (the report's rule, floors and warnings)."""
+        if self._floored:
+            return
+        self._floored = True
+        self.ref.floor_measured = True
+        self.ref.measured, self.ref.stochastic = {}, []
+        self.judge_reference(measure(self.ref, self.source, self._predict, self.ids))
+
+    def judge_reference(self, warnings: list[str]) -> None:
+        """What the reference can prove under the current rule: degenerate, non-finite and
+        barely varying outputs, invisible layouts, ill-conditioning (measured floors
+        only); the report's warnings, rule and floors follow."""
+        ref, source, settings, picked = self.ref, self.source, self.settings, self._picked
+        ref.degenerate, ref.nonfinite, ref.warnings = [], [], []
+        warnings = list(picked.warnings) + list(warnings)
+
+        def rule(name: str, y: np.ndarray) -> Any:
+            return settings.for_output(ref, name)
+
+        check_outputs(ref, rule)
+        warnings += ref.warnings
+        # only inputs the model gives a layout; a "none" input is transposed only to
+        # explain a failure
+        with_layout = {k: v for k, v in ref.layouts.items()
+                       if is_layout(source.layout.get(k))}
+        warnings += layout_warnings(ref.feeds, with_layout, self._predict,
+                                    {t.name: t for t in source.inputs}, rule,
+                                    skip=ref.stochastic)
+        if ref.degenerate:
+            ref.degenerate_why = constant_layer(source, ref.feeds) or ""
+            if settings.allow_degenerate:
+                warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
+                                "demonstrated (allowed by --allow-degenerate)")
+        if ref.floor_measured:
+            warnings += conditioning_warnings(ref, source, self._predict, picked)
+        r = self.report
+        r.warnings, r.degenerate = warnings, list(ref.degenerate)
+        r.rule = rule_text(ref, settings)
+        r.noise_floors = {k: t.noise_floor for k, t in ref.measured.items()} \
+            if ref.floor_measured else {}
+        r.stochastic = list(ref.stochastic)
 
     def layer_reference(self) -> Any:
         """The Keras model's layer outputs on the feeds and their rules (computed once,
@@ -155,10 +207,18 @@ class Baseline:
 
 def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg = None,
              samples: int = 4, seed: int = 0, shapes: Mapping[str, list[int]] | None = None,
-             save_inputs: PathLike | None = None, probe: bool = True) -> Baseline:
+             save_inputs: PathLike | None = None, probe: bool = True,
+             lazy_floor: bool = False) -> Baseline:
     """Feeds (generated in the model's domain, or the user's), the Keras model's outputs
     on them, the rule each output is judged by (its measured noise floor), and the
     warnings about how much they can prove.
+
+    ``lazy_floor``: measure the noise floor only when an artifact needs it
+    (``check_targets``). Until then each float output is judged by the rule's floor-free
+    minimum, ``KERNEL_RTOL`` of each sample's largest value: a measured floor only widens
+    the rule (``compare.measured_tolerance`` is monotone in it), so an artifact that passes
+    the minimum passes the measured rule too, and the verdicts are ``validate``'s. The
+    report then says the floor was not measured.
 
     Raises:
         UserInputError: the inputs are unusable or the model cannot run on them.
@@ -175,56 +235,51 @@ def baseline(source: Any, settings: Settings | None = None, *, inputs: InputsArg
     ref = Reference(feeds, picked.outputs, picked.samples, probe, layouts, {
         t.name: implied_layout(out_model_layouts.get(t.name), len(t.shape or []), t.dtype)
         for t in source.outputs})
-    warnings = list(picked.warnings)
-    warnings += measure(ref, source, predict, picked.ids)
-
-    def rule(name: str, y: np.ndarray) -> Any:
-        return settings.for_output(ref, name)
-
-    check_outputs(ref, rule)
-    warnings += ref.warnings
-    # only inputs the model gives a layout; a "none" input is transposed only to explain
-    # a failure
-    with_layout = {k: v for k, v in layouts.items() if is_layout(source.layout.get(k))}
-    warnings += layout_warnings(feeds, with_layout, predict, {t.name: t for t in specs},
-                                rule, skip=ref.stochastic)
-    if ref.degenerate:
-        ref.degenerate_why = constant_layer(source, feeds) or ""
-        if settings.allow_degenerate:
-            warnings.append(f"{DEGENERATE} ({', '.join(ref.degenerate)}); parity is not "
-                            "demonstrated (allowed by --allow-degenerate)")
-    warnings += conditioning_warnings(ref, source, predict, picked)
     report = ValidationReport(
-        model=str(source.path), warnings=warnings, samples=picked.samples, probe=probe,
-        seed=seed if inputs is None else None, degenerate=list(ref.degenerate),
-        inputs=picked.described(), rule=rule_text(ref, settings),
-        noise_floors={k: t.noise_floor for k, t in ref.measured.items()},
-        stochastic=list(ref.stochastic), source=source,
-    )
-    return Baseline(source, settings, ref, out_model_layouts, report, list(picked.ids))
+        model=str(source.path), samples=picked.samples, probe=probe,
+        seed=seed if inputs is None else None, inputs=picked.described(), source=source)
+    base = Baseline(source, settings, ref, out_model_layouts, report, list(picked.ids),
+                    _predict=predict, _picked=picked)
+    if lazy_floor:
+        ref.measured = floor_free(ref)
+        ref.floor_measured = False
+        base.judge_reference([])
+    else:
+        base.measure_floor()
+    return base
 
 
 def check_targets(base: Baseline, targets: Sequence[Target],
                   layers: bool = False) -> ValidationReport:
     """Run every target in its runtime on the baseline's feeds; one result each (with
-    ``layers``, each also compared layer by layer)."""
-    report = copy.copy(base.report)
-    report.results = []
-    report.warnings = list(base.report.warnings)
-    report.reference = dict(base.ref.outputs)
+    ``layers``, each also compared layer by layer). A float artifact that fails the
+    floor-free minimum of a lazy baseline is judged again once the floor is measured."""
+    extra: list[str] = []
     layer_ref = None
     if layers:
         try:
             layer_ref = base.layer_reference()
-            report.warnings += layer_ref.warnings
+            extra += layer_ref.warnings
         except ValueError as e:
-            report.warnings.append(f"no layer-wise drift: {e}")
+            extra.append(f"no layer-wise drift: {e}")
+    results = []
     for target in targets:
         log.info("validating %s (%s)", target.path, target.format)
         result = check_artifact(target, base.ref, base.settings,
                                 _out_layouts(target, base.output_layouts), layer_ref)
-        report.results.append(result)
-        report.warnings += [f"{target.path}: {w}" for w in result.warnings]
+        if not result.passed and not base.measured and not target.quantization:
+            base.measure_floor()
+            result = check_artifact(target, base.ref, base.settings,
+                                    _out_layouts(target, base.output_layouts), layer_ref)
+        results.append(result)
+        extra += [f"{target.path}: {w}" for w in result.warnings]
+    report = copy.copy(base.report)  # after any measurement: its rule, floors, warnings
+    report.results = results
+    report.warnings = list(base.report.warnings) + extra
+    report.degenerate = list(base.report.degenerate)
+    report.stochastic = list(base.report.stochastic)
+    report.noise_floors = dict(base.report.noise_floors)
+    report.reference = dict(base.ref.outputs)
     return report
 
 

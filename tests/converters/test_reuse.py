@@ -91,3 +91,26 @@ def test_published_dir_forgets_a_removed_artifact(model_file, tmp_path):
     assert savedmodel.published_dir(serving, 1) is None  # another batch size: not this one
     shutil.rmtree(tmp_path / "sm")
     assert savedmodel.published_dir(serving) is None
+
+
+def test_the_savedmodel_save_does_not_trace_again(model_file, tmp_path, monkeypatch):
+    """The serving function is traced once for the SavedModel: a ``tf.function`` attribute
+    would be traced a second time inside ``tf.saved_model.save``; its ``serve`` still runs
+    positionally, and agrees with the signature."""
+    import numpy as np
+    import tensorflow as tf
+
+    from modelport.loading import serving
+
+    traces: list[int] = []
+    real = serving._call_model
+    monkeypatch.setattr(serving, "_call_model",
+                        lambda *a, **k: traces.append(1) or real(*a, **k))
+    convert(model_file, tmp_path, "savedmodel", check=False)
+    assert len(traces) == 1
+    loaded = tf.saved_model.load(str(tmp_path / "small.savedmodel"))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    direct = loaded.serve(tf.constant(x))["logits"].numpy()
+    signed = loaded.signatures[savedmodel.SIGNATURE](img=tf.constant(x))["logits"].numpy()
+    np.testing.assert_array_equal(direct, signed)
+    assert np.ptp(direct[:, 0]) > 0  # outputs that follow the inputs
