@@ -195,6 +195,21 @@ def _convert(model: Any, out_dir: Any, names: list[str], modes: list[str],
             "not real data: the integer variants' ranges and accuracy figures come from "
             "synthetic data; calibrate with --calibration FILE.npz|DIR of real inputs")
     checker = QuickCheck(source, plan, cal) if plan is not None else None
+    if checker is not None:
+        checker.warm_up(serving)
+    try:
+        return _produce_all(source, target, serving, names, variants, options, out,
+                            checker, helper, cal, manifest, progress)
+    finally:
+        if checker is not None:
+            checker.settle()
+
+
+def _produce_all(source: SourceModel, target: SourceModel, serving: Any, names: list[str],
+                 variants: list[tuple[str, str]], options: ConvertOptions, out: Path,
+                 checker: QuickCheck | None, helper: Helper | None, cal: Any,
+                 manifest: Manifest, progress: Progress | None) -> Manifest:
+    """Every format, then every quantized variant, then the manifest."""
     started: dict[str, Started] = {}
     if helper is not None:  # handed over first, collected last
         for name in names:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -66,8 +67,55 @@ class QuickCheck:
         self._bases: dict[bool, Any] = {}
         self._unavailable: dict[bool, str] = {}
         self.data = ""  # what the quantized variants were judged on
+        self._warm: threading.Thread | None = None
+
+    def warm_up(self, serving: Any) -> None:
+        """Run the Keras reference once on zeros shaped like the check's feeds, in a
+        background thread, while the caller converts. Its first run is TensorFlow
+        optimising and instantiating the traced function (0.35 s of MobileNetV2's check),
+        work that holds no Python lock, so it takes the second core while the SavedModel
+        is saved; the check's own runs then find it done. Only where that cannot change
+        anything: the artifacts are traced from the reference's own function
+        (``serving``, traced here first), every input's shape is known, and the function
+        writes no state (variables, random generators, tables, Python callbacks) that a
+        converter could read while it runs. The outputs are discarded."""
+        source = self.source
+        if self.options.inputs is not None or serving is not source.serving:
+            return
+        rows = self.options.samples + 1  # and the layout probe row
+        feeds = {}
+        for t in source.inputs:
+            shape = list((self.options.shapes or {}).get(t.name) or t.shape or [])
+            if not shape or any(not isinstance(d, int) or d < 1 for d in shape[1:]):
+                return
+            feeds[t.name] = (rows, *shape[1:]), t.dtype
+        try:
+            if writes_state(serving.concrete()):
+                return
+        except Exception:  # tracing fails: the formats say why
+            log.debug("no warm-up: tracing failed", exc_info=True)
+            return
+
+        def run() -> None:
+            import numpy as np
+
+            try:
+                source.predict({k: np.zeros(shape, dtype) for k, (shape, dtype) in feeds.items()})
+            except Exception:  # only ever a head start: the check runs it for real
+                log.debug("warm-up run failed", exc_info=True)
+
+        self._warm = threading.Thread(target=run, name="modelport-warm-up", daemon=True)
+        self._warm.start()
+
+    def settle(self) -> None:
+        """Wait for the warm-up (before the reference is computed, and before the
+        conversion returns)."""
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.join()
 
     def _baseline(self, quantized: bool = False) -> Any:
+        self.settle()
         if quantized not in self._bases and quantized not in self._unavailable:
             from modelport.validators.check import Settings
             from modelport.validators.tiers import resolve_tiers
@@ -201,3 +249,20 @@ def _summary(result: Any, fig: dict[str, Any]) -> str:
                          f"{_num(o.cosine, True)}" for o in failing[:3]) \
             + (f" (+{len(failing) - 3} more)" if len(failing) > 3 else "")
     return one_line(Exception(fig.get("diagnosis") or "outputs differ"), with_type=False)
+
+
+# ops that change state a converter reads (variables, random generators, lookup tables)
+# or run Python: a model with any of them is never run beside a conversion
+_WRITES = ("Assign", "ResourceScatter", "ResourceApply", "ResourceSparseApply",
+           "ResourceStridedSliceAssign", "StatefulUniform", "StatefulStandardNormal",
+           "StatefulTruncatedNormal", "StatefulRandomBinomial", "RngSkip", "RngReadAndSkip",
+           "LookupTableInsert", "LookupTableImport", "LookupTableRemove", "InitializeTable",
+           "PyFunc", "EagerPyFunc", "MutableHashTable", "MutableDenseHashTable")
+
+
+def writes_state(concrete: Any) -> bool:
+    """Whether the concrete function (or any function it calls) has an op of ``_WRITES``."""
+    graph_def = concrete.graph.as_graph_def()
+    ops = [n.op for n in graph_def.node]
+    ops += [n.op for f in graph_def.library.function for n in f.node_def]
+    return any(op.startswith(_WRITES) for op in ops)
