@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import importlib
 import logging
 import os
@@ -28,6 +29,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("modelport.commands.bench", "measure size, load time, latency and memory of "
               "artifacts, each in its own process"),
 }
+
+
+# TensorFlow's converters allocate millions of short-lived objects: at Python's default
+# thresholds (700, 10, 10) the cyclic collector ran 567 times in one MobileNetV2
+# ``convert --to all`` and took 1.1-1.2 s; at these it ran 36 times, 0.4-0.5 s, and the run
+# peaked no higher (1.53 GB RSS against 1.60). Set for this process only, never by the API.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def _parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, dict[str, object]]:
@@ -77,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     needs_tf = getattr(modules.get(args.command), "needs_tensorflow", lambda _: True)
     if not args.debug and args.command in ("convert", "validate", "bench") and needs_tf(args):
         _import_tensorflow_quietly()
+    if args.command in ("convert", "validate", "bench") and needs_tf(args):
+        gc.set_threshold(*GC_THRESHOLDS)
     if getattr(args, "_import_error", None):
         print(f"modelport: error: {args._import_error}", file=sys.stderr)
         return 2

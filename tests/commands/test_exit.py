@@ -1,6 +1,7 @@
 """``modelport``'s console entry ends the process without the interpreter's teardown once
 TensorFlow is imported, yet keeps what a normal exit gives: the exit code, everything
-printed, the ``atexit`` handlers; and it waits like a normal exit for a running thread."""
+printed, the ``atexit`` handlers; and it waits like a normal exit for a running thread.
+Commands that run TensorFlow collect cyclic garbage less often."""
 
 from __future__ import annotations
 
@@ -51,3 +52,24 @@ def test_python_m_modelport_exits_with_the_command_code(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "missing.h5" in proc.stderr and "Traceback" not in proc.stderr
+
+
+GC_PROBE = r'''
+import gc, sys
+from modelport.cli import main, GC_THRESHOLDS
+before = gc.get_threshold()
+main(sys.argv[1:])
+print(list(before), list(gc.get_threshold()), list(GC_THRESHOLDS), sep='|')
+'''
+
+
+def test_tensorflow_commands_collect_garbage_less_often(tmp_path):
+    def thresholds(*argv: str) -> list[str]:
+        proc = subprocess.run([sys.executable, "-c", GC_PROBE, *argv], capture_output=True,
+                              text=True, timeout=300)
+        return proc.stdout.strip().splitlines()[-1].split("|")
+
+    before, after, wanted = thresholds("convert", str(tmp_path / "missing.h5"))
+    assert after == wanted != before
+    before, after, _ = thresholds("inspect", str(tmp_path / "missing.onnx"))
+    assert after == before  # no TensorFlow: Python's defaults
