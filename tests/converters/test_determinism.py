@@ -74,3 +74,31 @@ def test_merged_constants_are_named_by_their_place(tmp_path):
     shared = [i.name for i in graph.initializer if readers.get(i.name, 0) > 1]
     assert shared, "the model should hold a constant several nodes read"
     assert all(name.startswith("const__mp") for name in shared), shared
+
+
+def test_the_frozen_graph_has_one_node_order(model_file):
+    """TensorFlow emits a frozen graph's nodes in an order that varies between processes:
+    whatever order they come in, the ``.pb`` (and what ONNX converts) has the same one,
+    topological, and serialises to the same bytes."""
+    import random
+
+    from modelport.converters.frozen_pb import canonical_order, frozen_graph_def
+    from modelport.loading.source import load
+
+    gd = frozen_graph_def(load(model_file).serving)
+    want = canonical_order(gd).SerializeToString(deterministic=True)
+    rng = random.Random(3)
+    for _ in range(5):
+        shuffled = type(gd)()
+        shuffled.CopyFrom(gd)
+        nodes = list(shuffled.node)
+        rng.shuffle(nodes)
+        del shuffled.node[:]
+        shuffled.node.extend(nodes)
+        assert canonical_order(shuffled).SerializeToString(deterministic=True) == want
+    seen: set[str] = set()
+    ordered = canonical_order(gd)
+    for node in ordered.node:
+        assert all(i.lstrip("^").split(":")[0] in seen for i in node.input), node.name
+        seen.add(node.name)
+    assert len(ordered.node) == len(gd.node) > 10
